@@ -1,0 +1,51 @@
+# partnerpay: `make run` starts it with demo data; `make test` runs every check.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest bench browser venv clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+.env:
+	$(PYTHON) -c "import secrets; print('PARTNERPAY_SECRET_KEY=' + secrets.token_urlsafe(48))" > .env
+	@echo "wrote .env with a new secret key"
+
+run: venv .env
+	$(BIN)/partnerpay migrate
+	$(BIN)/partnerpay demo
+	$(BIN)/partnerpay serve --host 127.0.0.1 --port 8000
+
+# Debian's chromium for the browser tests; Playwright never downloads a browser here.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "install Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv browser
+	$(BIN)/pytest -n 2 --dist loadfile
+
+test: lint typecheck pytest
+
+bench: venv
+	$(BIN)/python bench/ledger_post_batch.py --size ci --db sqlite
+	@if [ -n "$$PARTNERPAY_BENCH_DATABASE_URL" ]; then \
+	  $(BIN)/python bench/ledger_post_batch.py --size ci --db postgresql; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,198 @@
+"""Appending to the hash-chained audit log, in the caller's transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
+
+from partnerpay.audit.models import AuditEntry
+from partnerpay.auth.actor import Actor
+from partnerpay.db.bulk import bulk_insert, json_value
+
+GENESIS = "0" * 64
+_HEAD = "audit_head"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, transaction: Any) -> None:
+    # The cached chain head is only valid while this transaction holds the chain lock.
+    if transaction.parent is None:
+        session.info.pop(_HEAD, None)
+
+
+def canonical(row: dict[str, Any]) -> str:
+    """The exact text that is hashed: sorted keys, no spaces, times in UTC ISO form."""
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical(row)).encode()).hexdigest()
+
+
+def hashed_fields(
+    *,
+    at: datetime,
+    actor_type: str,
+    actor_id: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    program_id: str | None,
+    before: Any,
+    after: Any,
+) -> dict[str, Any]:
+    return {
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "program_id": program_id,
+        "before": before,
+        "after": after,
+    }
+
+
+def jsonable(value: Any) -> Any:
+    """Round-trip through JSON so what is stored is exactly what was hashed."""
+    return json.loads(canonical(value)) if value is not None else None
+
+
+def _head(session: Session) -> str:
+    if _HEAD in session.info:
+        return str(session.info[_HEAD])
+    if session.get_bind().dialect.name == "postgresql":
+        # One chain means one writer at a time at its head; SQLite's BEGIN IMMEDIATE already is.
+        session.execute(text("SELECT pg_advisory_xact_lock(7201)"))
+    last = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1))
+    return last or GENESIS
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str,
+    now: datetime,
+    program_id: str | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> str:
+    """Append one audit row; returns its hash."""
+    return record_many(
+        session,
+        actor=actor,
+        action=action,
+        now=now,
+        items=[(object_type, object_id, program_id, before, after)],
+    )[0]
+
+
+def record_many(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    now: datetime,
+    items: list[tuple[str, str, str | None, Any, Any]],
+) -> list[str]:
+    """Append one row per (object_type, object_id, program_id, before, after), chained in order."""
+    prev = _head(session)
+    rows = []
+    hashes = []
+    for object_type, object_id, program_id, before, after in items:
+        before_j, after_j = jsonable(before), jsonable(after)
+        fields = hashed_fields(
+            at=now,
+            actor_type=actor.type.value,
+            actor_id=actor.id,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            program_id=program_id,
+            before=before_j,
+            after=after_j,
+        )
+        digest = chain_hash(prev, fields)
+        rows.append(
+            (
+                now,
+                actor.type.value,
+                actor.id,
+                action,
+                object_type,
+                object_id,
+                program_id,
+                json_value(session, before_j),
+                json_value(session, after_j),
+                prev,
+                digest,
+            )
+        )
+        hashes.append(digest)
+        prev = digest
+    bulk_insert(
+        session,
+        "audit_log",
+        (
+            "at",
+            "actor_type",
+            "actor_id",
+            "action",
+            "object_type",
+            "object_id",
+            "program_id",
+            "before",
+            "after",
+            "prev_hash",
+            "hash",
+        ),
+        rows,
+    )
+    session.info[_HEAD] = prev
+    return hashes
+
+
+def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, list[str]]:
+    """Walk the whole log in order; returns (rows checked, problems)."""
+    problems: list[str] = []
+    prev = GENESIS
+    checked = 0
+    last_seq = 0
+    while True:
+        rows = (
+            session.execute(select(AuditEntry).where(AuditEntry.seq > last_seq).order_by(AuditEntry.seq).limit(batch))
+            .scalars()
+            .all()
+        )
+        if not rows:
+            break
+        for row in rows:
+            fields = hashed_fields(
+                at=row.at,
+                actor_type=row.actor_type,
+                actor_id=row.actor_id,
+                action=row.action,
+                object_type=row.object_type,
+                object_id=row.object_id,
+                program_id=row.program_id,
+                before=row.before,
+                after=row.after,
+            )
+            if row.prev_hash != prev:
+                problems.append(f"audit row {row.seq}: chain broken (prev_hash does not match row before)")
+            if chain_hash(row.prev_hash, fields) != row.hash:
+                problems.append(f"audit row {row.seq}: content does not match its hash")
+            prev = row.hash
+            checked += 1
+            last_seq = row.seq
+        session.expunge_all()
+    return checked, problems

@@ -1,0 +1,59 @@
+"""Plain-language explanations: every line says where its amount came from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from partnerpay.kit.money import format_money
+
+
+def percent_text(bp: int) -> str:
+    """2000 → "20 %", 1250 → "12.5 %", 1 → "0.01 %" (no float involved)."""
+    whole, frac = divmod(bp, 100)
+    return f"{whole} %" if frac == 0 else f"{whole}.{frac:02d}".rstrip("0") + " %"
+
+
+def commission_explanation(
+    *,
+    bp: int,
+    base: int,
+    currency: str,
+    event_external_id: str,
+    customer_external_id: str,
+    result: int,
+    rounding: str,
+    hold_until: datetime,
+    hold_days: int,
+) -> str:
+    return (
+        f"{percent_text(bp)} of {format_money(base, currency)} invoice {event_external_id} "
+        f"for customer {customer_external_id} (program default rate, rounded {rounding.replace('_', '-')}) "
+        f"= {format_money(result, currency)}; on hold until {hold_until:%d %b %Y} "
+        f"(refund window {hold_days} days)"
+    )
+
+
+def clawback_explanation(
+    *,
+    kind: str,
+    refund_external_id: str,
+    refunded: int,
+    refunded_total: int,
+    original_amount: int,
+    currency: str,
+    original_line_id: str,
+    original_line_amount: int,
+    result: int,
+    chosen_newest_first: bool,
+) -> str:
+    share = (
+        "in full"
+        if refunded_total == original_amount
+        else f"{format_money(refunded_total, currency)} of {format_money(original_amount, currency)} so far"
+    )
+    how = " (no original given: applied to the customer's paid events, newest first)" if chosen_newest_first else ""
+    return (
+        f"{kind.replace('_', ' ').capitalize()} {refund_external_id} took back {format_money(refunded, currency)} "
+        f"({share}){how}; claws back {format_money(-result, currency)} of line {original_line_id} "
+        f"({format_money(original_line_amount, currency)}) = {format_money(result, currency)}"
+    )

@@ -1,0 +1,382 @@
+"""Writing commission lines: creation from events, clawbacks, approval and rejection."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from partnerpay.audit import service as audit
+from partnerpay.auth.actor import Actor
+from partnerpay.commissions.explain import clawback_explanation, commission_explanation
+from partnerpay.commissions.models import CommissionLine, LineStatus
+from partnerpay.events.models import Customer, Event
+from partnerpay.jobs.outbox import enqueue
+from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound, ValidationError
+from partnerpay.kit.ids import new_id
+from partnerpay.kit.money import Rounding, format_money, percent_of, round_ratio
+from partnerpay.kit.state import StateMachine
+from partnerpay.ledger import service as ledger
+from partnerpay.ledger.models import AccountKind
+from partnerpay.partners.models import Partner, PartnerStatus
+from partnerpay.programs.models import Program
+
+LINES = StateMachine(
+    "commission line",
+    {
+        LineStatus.PENDING: {LineStatus.APPROVED, LineStatus.REJECTED},
+        LineStatus.APPROVED: {LineStatus.IN_BATCH, LineStatus.REJECTED},
+        LineStatus.IN_BATCH: {LineStatus.PAID},
+    },
+)
+UNPAID = (LineStatus.PENDING.value, LineStatus.APPROVED.value)
+
+
+def line_snapshot(line: CommissionLine) -> dict[str, object]:
+    return {
+        "status": line.status,
+        "amount": line.amount,
+        "currency": line.currency,
+        "partner_id": line.partner_id,
+    }
+
+
+def _post_lines(session: Session, program_id: str, lines: Sequence[CommissionLine], now: datetime) -> None:
+    """Expense → partner payable for each new line (a negative line simply flows the other way)."""
+    ledger.post(
+        session,
+        program_id=program_id,
+        now=now,
+        entries=[
+            ledger.transfer(
+                kind=line.kind,
+                ref_type="commission_line",
+                ref_id=line.id,
+                currency=line.currency,
+                amount=line.amount,
+                debit=(program_id, AccountKind.COMMISSION_EXPENSE),
+                credit=(line.partner_id, AccountKind.PARTNER_PAYABLE),
+            )
+            for line in lines
+        ],
+    )
+
+
+def earn_on_payment(
+    session: Session,
+    *,
+    actor: Actor,
+    program: Program,
+    partner: Partner,
+    customer: Customer,
+    event: Event,
+    now: datetime,
+) -> list[CommissionLine]:
+    """The program's default rate on a paying event; nothing for a partner who may not earn."""
+    assert event.amount is not None and event.currency is not None
+    if partner.status != PartnerStatus.ACTIVE.value or program.default_percent_bp == 0:
+        return []
+    rounding = Rounding(program.rounding)
+    amount = percent_of(event.amount, program.default_percent_bp, rounding)
+    if amount == 0:
+        return []
+    hold_until = event.occurred_at + timedelta(days=program.hold_days)
+    line = CommissionLine(
+        id=new_id("com"),
+        program_id=program.id,
+        partner_id=partner.id,
+        customer_id=customer.id,
+        event_id=event.id,
+        kind="commission",
+        amount=amount,
+        currency=event.currency,
+        base_amount=event.amount,
+        rate_bp=program.default_percent_bp,
+        rounding=rounding.value,
+        status=LineStatus.PENDING.value,
+        hold_until=hold_until,
+        created_at=now,
+        explanation=commission_explanation(
+            bp=program.default_percent_bp,
+            base=event.amount,
+            currency=event.currency,
+            event_external_id=event.external_id,
+            customer_external_id=customer.external_id,
+            result=amount,
+            rounding=rounding.value,
+            hold_until=hold_until,
+            hold_days=program.hold_days,
+        ),
+    )
+    session.add(line)
+    session.flush()
+    _post_lines(session, program.id, [line], now)
+    audit.record(
+        session,
+        actor=actor,
+        action="commission.create",
+        object_type="commission_line",
+        object_id=line.id,
+        program_id=program.id,
+        after=line_snapshot(line),
+        now=now,
+    )
+    return [line]
+
+
+def claw_back(
+    session: Session,
+    *,
+    actor: Actor,
+    refund: Event,
+    original: Event,
+    refunded: int,
+    refunded_before: int,
+    chosen_newest_first: bool,
+    now: datetime,
+) -> list[CommissionLine]:
+    """Negative lines for the part of `original` that `refund` took back, never more than was earned.
+
+    While the original line is unpaid, its clawback shares its status and hold, so both are approved
+    and paid (netted) together; once it is in a batch or paid, the clawback is payable at once and
+    nets against the partner's next payout.
+    """
+    assert original.amount
+    refunded_total = refunded_before + refunded
+    originals = session.scalars(
+        select(CommissionLine).where(
+            CommissionLine.event_id == original.id,
+            CommissionLine.kind == "commission",
+            CommissionLine.status != LineStatus.REJECTED.value,
+        )
+    ).all()
+    made: list[CommissionLine] = []
+    for line in originals:
+        clawed = -int(
+            session.scalar(
+                select(func.coalesce(func.sum(CommissionLine.amount), 0)).where(
+                    CommissionLine.reverses_line_id == line.id,
+                    CommissionLine.status != LineStatus.REJECTED.value,
+                )
+            )
+            or 0
+        )
+        # Cumulative target, so repeated partial refunds never drift by a rounding cent.
+        target = round_ratio(line.amount * refunded_total, original.amount, Rounding(line.rounding))
+        amount = -(min(target, line.amount) - clawed)
+        if amount >= 0:
+            continue
+        unpaid = line.status in UNPAID
+        clawback = CommissionLine(
+            id=new_id("com"),
+            program_id=line.program_id,
+            partner_id=line.partner_id,
+            customer_id=line.customer_id,
+            event_id=refund.id,
+            kind="clawback",
+            amount=amount,
+            currency=line.currency,
+            base_amount=-refunded,
+            rate_bp=line.rate_bp,
+            rounding=line.rounding,
+            status=line.status if unpaid else LineStatus.APPROVED.value,
+            hold_until=line.hold_until if unpaid else now,
+            reverses_line_id=line.id,
+            approved_by=line.approved_by if unpaid else "system",
+            approved_at=line.approved_at if unpaid else now,
+            created_at=now,
+            explanation=clawback_explanation(
+                kind=refund.type,
+                refund_external_id=refund.external_id,
+                refunded=refunded,
+                refunded_total=refunded_total,
+                original_amount=original.amount,
+                currency=line.currency,
+                original_line_id=line.id,
+                original_line_amount=line.amount,
+                result=amount,
+                chosen_newest_first=chosen_newest_first,
+            ),
+        )
+        session.add(clawback)
+        made.append(clawback)
+    if made:
+        session.flush()
+        _post_lines(session, refund.program_id, made, now)
+        audit.record_many(
+            session,
+            actor=actor,
+            action="commission.clawback",
+            now=now,
+            items=[("commission_line", c.id, c.program_id, None, line_snapshot(c)) for c in made],
+        )
+    return made
+
+
+def _load_for_decision(session: Session, actor: Actor, ids: Sequence[str]) -> list[CommissionLine]:
+    if not ids:
+        raise ValidationError("ids must name at least one commission line", field="ids")
+    if len(set(ids)) != len(ids):
+        raise ValidationError("ids must not repeat a line", field="ids")
+    found = {
+        line.id: line
+        for line in session.scalars(select(CommissionLine).where(CommissionLine.id.in_(ids))).all()
+        if actor.sees_program(line.program_id)
+    }
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"commission line(s) not found: {', '.join(missing)}", field="ids", ids=missing)
+    return [found[i] for i in ids]
+
+
+def _followers(session: Session, lines: Sequence[CommissionLine]) -> list[CommissionLine]:
+    """Unpaid clawbacks of these lines: they follow their original's decision."""
+    return list(
+        session.scalars(
+            select(CommissionLine).where(
+                CommissionLine.reverses_line_id.in_([line.id for line in lines]),
+                CommissionLine.status.in_(UNPAID),
+            )
+        ).all()
+    )
+
+
+def approve_lines(session: Session, *, actor: Actor, ids: Sequence[str], now: datetime) -> list[CommissionLine]:
+    """Approve pending lines, all or none; their unpaid clawbacks are approved with them."""
+    if not actor.can("approve"):
+        raise Forbidden("approving commissions needs the finance or owner role (scope 'approve')")
+    lines = _load_for_decision(session, actor, ids)
+    wrong = [line for line in lines if line.status != LineStatus.PENDING.value]
+    if wrong:
+        raise InvalidTransition(
+            "only pending lines can be approved: " + ", ".join(f"{line.id} is {line.status}" for line in wrong),
+            field="ids",
+            ids=[line.id for line in wrong],
+        )
+    chosen = set(ids)
+    for line in lines:
+        original = session.get(CommissionLine, line.reverses_line_id) if line.reverses_line_id else None
+        if original is not None and original.status == LineStatus.PENDING.value and original.id not in chosen:
+            raise InvalidTransition(
+                f"clawback {line.id} is approved together with its original line {original.id}",
+                field="ids",
+                ids=[line.id],
+            )
+    followers = [f for f in _followers(session, lines) if f.status == LineStatus.PENDING.value and f.id not in chosen]
+    every = lines + followers
+    LINES.transition(
+        session,
+        CommissionLine,
+        [line.id for line in every],
+        src=LineStatus.PENDING,
+        dst=LineStatus.APPROVED,
+        values={"approved_by": actor.id, "approved_at": now},
+    )
+    for line in every:
+        session.refresh(line)
+    audit.record_many(
+        session,
+        actor=actor,
+        action="commission.approve",
+        now=now,
+        items=[("commission_line", x.id, x.program_id, {"status": "pending"}, line_snapshot(x)) for x in every],
+    )
+    _notify(session, every, "commission.approved", "approved", now)
+    return lines
+
+
+def reject_lines(
+    session: Session, *, actor: Actor, ids: Sequence[str], reason: str, now: datetime
+) -> list[CommissionLine]:
+    """Reject unpaid lines, all or none, reversing their ledger postings; their clawbacks go too."""
+    if not actor.can("approve"):
+        raise Forbidden("rejecting commissions needs the finance or owner role (scope 'approve')")
+    if not reason.strip():
+        raise ValidationError("a reason is required to reject a line", field="reason")
+    lines = _load_for_decision(session, actor, ids)
+    wrong = [line for line in lines if line.status not in UNPAID]
+    if wrong:
+        raise InvalidTransition(
+            "only pending or approved lines can be rejected: "
+            + ", ".join(f"{line.id} is {line.status}" for line in wrong),
+            field="ids",
+            ids=[line.id for line in wrong],
+        )
+    every = lines + [f for f in _followers(session, lines) if f.id not in set(ids)]
+    by_status: dict[str, list[str]] = defaultdict(list)
+    for line in every:
+        by_status[line.status].append(line.id)
+    for status, line_ids in by_status.items():
+        LINES.transition(
+            session,
+            CommissionLine,
+            line_ids,
+            src=LineStatus(status),
+            dst=LineStatus.REJECTED,
+            values={"rejected_reason": reason.strip()},
+        )
+    before = {line.id: line.status for line in every}
+    for line in every:
+        session.refresh(line)
+    by_program: dict[str, list[CommissionLine]] = defaultdict(list)
+    for line in every:
+        by_program[line.program_id].append(line)
+    for program_id, group in by_program.items():
+        ledger.post(
+            session,
+            program_id=program_id,
+            now=now,
+            entries=[
+                ledger.transfer(
+                    kind="rejection",
+                    ref_type="commission_line",
+                    ref_id=line.id,
+                    currency=line.currency,
+                    amount=line.amount,
+                    debit=(line.partner_id, AccountKind.PARTNER_PAYABLE),
+                    credit=(program_id, AccountKind.COMMISSION_EXPENSE),
+                    memo=reason.strip()[:500],
+                )
+                for line in group
+            ],
+        )
+    audit.record_many(
+        session,
+        actor=actor,
+        action="commission.reject",
+        now=now,
+        items=[
+            (
+                "commission_line",
+                x.id,
+                x.program_id,
+                {"status": before[x.id]},
+                {**line_snapshot(x), "reason": reason},
+            )
+            for x in every
+        ],
+    )
+    _notify(session, lines, "commission.rejected", "rejected", now)
+    return lines
+
+
+def _notify(session: Session, lines: Sequence[CommissionLine], kind: str, verb: str, now: datetime) -> None:
+    per_partner: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for line in lines:
+        per_partner[(line.partner_id, line.currency)].append(line.amount)
+    enqueue(
+        session,
+        "notify.partner",
+        now=now,
+        payloads=[
+            {
+                "partner_id": partner_id,
+                "kind": kind,
+                "text": f"{len(amounts)} commission line(s) {verb}: {format_money(sum(amounts), currency)}",
+            }
+            for (partner_id, currency), amounts in sorted(per_partner.items())
+        ],
+    )

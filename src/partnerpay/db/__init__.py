@@ -1,0 +1,1 @@
+"""Engine, sessions, base model and migrations."""

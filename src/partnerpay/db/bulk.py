@@ -1,0 +1,60 @@
+"""Set-based inserts for batch jobs: COPY on PostgreSQL, one executemany on SQLite.
+
+The ORM's unit of work costs several times the raw insert; ledger postings, payout runs and
+imports write thousands of rows at once, so they come here instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+# Same text SQLAlchemy's SQLite DateTime writes, so rows from both paths read back alike.
+_SQLITE_DT = "%Y-%m-%d %H:%M:%S.%f"
+COPY_THRESHOLD = 200  # below this a plain executemany is as fast and simpler
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store times with an offset")
+        return value.astimezone(UTC).strftime(_SQLITE_DT)
+    return value
+
+
+def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert rows (tuples in `columns` order) in the session's current transaction."""
+    if not rows:
+        return
+    conn = session.connection()
+    cols = ", ".join(columns)
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" for _ in columns)
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({cols}) VALUES ({marks})",  # noqa: S608 - table/columns are ours
+            [tuple(_sqlite_value(v) for v in row) for row in rows],
+        )
+        return
+    marks = ", ".join("%s" for _ in columns)
+    conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES ({marks})", [tuple(r) for r in rows])  # noqa: S608
+
+
+def json_value(session: Session, value: Any) -> Any:
+    """A JSON column value for bulk_insert: psycopg's Json on PostgreSQL, compact text on SQLite."""
+    if value is None:
+        return None
+    if session.get_bind().dialect.name == "postgresql":
+        from psycopg.types.json import Json
+
+        return Json(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -1,0 +1,59 @@
+"""Customers attributed to partners, and the revenue/lifecycle events that happen to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from partnerpay.db.base import Base, SerialKey, UTCDateTime
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("program_id", "external_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    partner_id: Mapped[str | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    attribution: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("program_id", "external_id"),
+        Index("ix_events_customer_type", "customer_id", "type"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    partner_id: Mapped[str | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    currency: Mapped[str | None] = mapped_column(String(3), default=None)
+    product: Mapped[str | None] = mapped_column(String(200), default=None)
+    original_event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"), default=None)
+    metadata_json: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, default=None)
+    # SHA-256 of the canonical request: the same external_id with other content is a 409, not a replay.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RefundAllocation(Base):
+    """How much of a paying event a refund or chargeback took back (one refund may span several)."""
+
+    __tablename__ = "refund_allocations"
+
+    id: Mapped[int] = mapped_column(SerialKey, primary_key=True, autoincrement=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    refund_event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
+    original_event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,54 @@
+"""The outbox job handlers, and the one place that puts them all into a Registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from partnerpay.jobs.registry import JobContext, PermanentJobError, Registry
+from partnerpay.kit.ids import new_id
+from partnerpay.messaging.models import Notification
+from partnerpay.partners.models import Partner
+
+NOTIFY_PARTNER = "notify.partner"
+
+
+def _text_field(payload: dict[str, Any], name: str, max_length: int | None = None) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise PermanentJobError(f"payload field {name!r} must be a non-empty string, got {value!r}")
+    if max_length is not None and len(value) > max_length:
+        raise PermanentJobError(f"payload field {name!r} is longer than {max_length} characters")
+    return value
+
+
+def notify_partner(session: Session, payload: dict[str, Any], context: JobContext) -> None:
+    """Write an in-app notification {partner_id, kind, text}; a rerun of the same job writes nothing."""
+    partner_id = _text_field(payload, "partner_id")
+    kind = _text_field(payload, "kind", max_length=64)
+    text = _text_field(payload, "text")
+    # The job id is the idempotency key: the unique constraint on job_id backs this check up.
+    if session.scalar(select(Notification.id).where(Notification.job_id == context.job_id)) is not None:
+        return
+    if session.get(Partner, partner_id) is None:
+        raise PermanentJobError(f"partner {partner_id} does not exist")
+    session.add(
+        Notification(
+            id=new_id("ntf"),
+            partner_id=partner_id,
+            kind=kind,
+            text=text,
+            job_id=context.job_id,
+            created_at=context.now,
+        )
+    )
+    session.flush()
+
+
+def build_registry() -> Registry:
+    """Every handler partnerpay has; the worker entry points build this once and pass it in."""
+    registry = Registry()
+    registry.register(NOTIFY_PARTNER)(notify_partner)
+    return registry

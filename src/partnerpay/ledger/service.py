@@ -1,0 +1,184 @@
+"""Posting to the ledger: balanced or refused, append-only, balances maintained in the same transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.orm import Session
+
+from partnerpay.db.bulk import bulk_insert
+from partnerpay.kit.errors import UnbalancedEntry
+from partnerpay.kit.ids import new_id
+from partnerpay.kit.money import check_currency
+from partnerpay.ledger.models import AccountKind, LedgerAccount
+
+AccountKey = tuple[str, AccountKind, str]  # (owner_id, kind, currency)
+_ACCOUNTS = "ledger_accounts"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_accounts(session: Session, transaction: Any) -> None:
+    # Accounts created in a transaction (or savepoint) that rolls back vanish with it; a cached id
+    # outliving it would make the next posting point at a missing account.
+    session.info.pop(_ACCOUNTS, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    owner_id: str
+    kind: AccountKind
+    amount: int  # debit positive, credit negative
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One ledger transaction: legs in one currency that sum to zero."""
+
+    kind: str
+    ref_type: str
+    ref_id: str
+    legs: tuple[Leg, ...]
+    memo: str = ""
+    reverses_id: str | None = None
+    id: str = field(default_factory=lambda: new_id("ltx"))
+
+
+def transfer(
+    *,
+    kind: str,
+    ref_type: str,
+    ref_id: str,
+    currency: str,
+    amount: int,
+    debit: tuple[str, AccountKind],
+    credit: tuple[str, AccountKind],
+    memo: str = "",
+) -> Entry:
+    """The common two-leg entry: debit one account, credit another by the same amount."""
+    return Entry(
+        kind=kind,
+        ref_type=ref_type,
+        ref_id=ref_id,
+        memo=memo,
+        legs=(Leg(debit[0], debit[1], amount, currency), Leg(credit[0], credit[1], -amount, currency)),
+    )
+
+
+def check_entry(entry: Entry) -> None:
+    """Refuse anything that is not a balanced, single-currency, integer entry."""
+    if len(entry.legs) < 2:
+        raise UnbalancedEntry(f"entry {entry.ref_type} {entry.ref_id} needs at least two legs", field="legs")
+    currencies = {leg.currency for leg in entry.legs}
+    if len(currencies) != 1:
+        raise UnbalancedEntry(
+            f"entry {entry.ref_type} {entry.ref_id} mixes currencies {sorted(currencies)}", field="currency"
+        )
+    check_currency(next(iter(currencies)))
+    total = 0
+    for leg in entry.legs:
+        if isinstance(leg.amount, bool) or not isinstance(leg.amount, int):
+            raise UnbalancedEntry(f"leg amount must be integer minor units, got {leg.amount!r}", field="amount")
+        total += leg.amount
+    if total != 0:
+        raise UnbalancedEntry(
+            f"entry {entry.ref_type} {entry.ref_id} does not balance: debits - credits = {total}",
+            field="legs",
+        )
+
+
+def ensure_accounts(
+    session: Session, program_id: str, keys: Iterable[AccountKey], now: datetime
+) -> dict[AccountKey, str]:
+    """Account ids for (owner, kind, currency) keys, creating missing accounts; cached per transaction."""
+    cache: dict[tuple[str, AccountKey], str] = session.info.setdefault(_ACCOUNTS, {})
+    wanted = {k for k in keys if (program_id, k) not in cache}
+    owners = sorted({k[0] for k in wanted})
+    for start in range(0, len(owners), 500):
+        chunk = owners[start : start + 500]
+        rows = session.execute(
+            select(LedgerAccount.id, LedgerAccount.owner_id, LedgerAccount.kind, LedgerAccount.currency).where(
+                LedgerAccount.program_id == program_id, LedgerAccount.owner_id.in_(chunk)
+            )
+        )
+        for acc_id, owner, kind, currency in rows:
+            cache[(program_id, (owner, AccountKind(kind), currency))] = acc_id
+    missing = [k for k in wanted if (program_id, k) not in cache]
+    if missing:
+        new_rows = []
+        for key in sorted(missing):
+            acc_id = new_id("acc")
+            cache[(program_id, key)] = acc_id
+            new_rows.append((acc_id, program_id, key[0], key[1].value, key[2], 0, now))
+        bulk_insert(
+            session,
+            "ledger_accounts",
+            ("id", "program_id", "owner_id", "kind", "currency", "balance", "created_at"),
+            new_rows,
+        )
+    return {k: cache[(program_id, k)] for k in keys}
+
+
+def post(session: Session, *, program_id: str, entries: Sequence[Entry], now: datetime) -> list[str]:
+    """Write balanced entries and update account balances, all in the caller's transaction."""
+    if not entries:
+        return []
+    for entry in entries:
+        check_entry(entry)
+    keys = {(leg.owner_id, leg.kind, leg.currency) for e in entries for leg in e.legs}
+    accounts = ensure_accounts(session, program_id, keys, now)
+    tx_rows = []
+    posting_rows = []
+    deltas: dict[str, int] = defaultdict(int)
+    for e in entries:
+        tx_rows.append((e.id, program_id, e.kind, e.ref_type, e.ref_id, e.reverses_id, e.memo, now))
+        for leg in e.legs:
+            account_id = accounts[(leg.owner_id, leg.kind, leg.currency)]
+            posting_rows.append((e.id, account_id, leg.amount, leg.currency))
+            deltas[account_id] += leg.amount
+    bulk_insert(
+        session,
+        "ledger_transactions",
+        ("id", "program_id", "kind", "ref_type", "ref_id", "reverses_id", "memo", "created_at"),
+        tx_rows,
+    )
+    bulk_insert(session, "ledger_postings", ("transaction_id", "account_id", "amount", "currency"), posting_rows)
+    changed = [{"acc_id": acc, "delta": d} for acc, d in sorted(deltas.items()) if d != 0]
+    if changed:
+        accounts_table = LedgerAccount.__table__
+        session.connection().execute(
+            update(accounts_table)
+            .where(accounts_table.c.id == bindparam("acc_id"))
+            .values(balance=accounts_table.c.balance + bindparam("delta")),
+            changed,
+        )
+    return [e.id for e in entries]
+
+
+def reverse(entry_id: str, original: Entry, *, ref_type: str, ref_id: str, memo: str) -> Entry:
+    """The correcting entry for a mistake: every leg negated, pointing back at the original."""
+    return Entry(
+        kind="reversal",
+        ref_type=ref_type,
+        ref_id=ref_id,
+        memo=memo,
+        reverses_id=entry_id,
+        legs=tuple(Leg(leg.owner_id, leg.kind, -leg.amount, leg.currency) for leg in original.legs),
+    )
+
+
+def balance(session: Session, program_id: str, owner_id: str, kind: AccountKind, currency: str) -> int:
+    value = session.scalar(
+        select(LedgerAccount.balance).where(
+            LedgerAccount.program_id == program_id,
+            LedgerAccount.owner_id == owner_id,
+            LedgerAccount.kind == kind.value,
+            LedgerAccount.currency == currency,
+        )
+    )
+    return int(value or 0)

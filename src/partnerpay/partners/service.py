@@ -1,0 +1,125 @@
+"""Writing partners (the onboarding issue grows this into applications, terms and payout details)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from partnerpay.audit import service as audit
+from partnerpay.auth.actor import Actor
+from partnerpay.auth.passwords import hash_password
+from partnerpay.kit.errors import Conflict, NotFound, ValidationError
+from partnerpay.kit.ids import new_id
+from partnerpay.partners.models import Partner, PartnerStatus, PartnerUser
+from partnerpay.programs.service import get_program
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def check_email(email: str, field: str = "email") -> str:
+    email = email.strip()
+    if not EMAIL.match(email) or len(email) > 320:
+        raise ValidationError(f"{email!r} is not a valid email address", field=field)
+    return email
+
+
+def referral_code_for(name: str) -> str:
+    """A readable, unguessable code: name slug plus random suffix (acme-7k2q)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:24] or "partner"
+    return f"{slug}-{secrets.token_hex(3)}"
+
+
+def create_partner(
+    session: Session,
+    *,
+    actor: Actor,
+    program_id: str,
+    name: str,
+    email: str,
+    now: datetime,
+    group_id: str | None = None,
+    country: str | None = None,
+    referral_code: str | None = None,
+) -> Partner:
+    get_program(session, actor, program_id)
+    if not name.strip():
+        raise ValidationError("name must not be empty", field="name")
+    email = check_email(email)
+    if country is not None and not COUNTRY.match(country):
+        raise ValidationError(f"country must be an ISO 3166 alpha-2 code such as DE, got {country!r}", field="country")
+    if session.scalar(select(Partner.id).where(Partner.program_id == program_id, Partner.email == email)):
+        raise Conflict(f"a partner with email {email} already exists in this program", field="email")
+    code = referral_code or referral_code_for(name)
+    if session.scalar(select(Partner.id).where(Partner.referral_code == code)):
+        raise Conflict(f"referral code {code} is taken", field="referral_code")
+    partner = Partner(
+        id=new_id("ptn"),
+        program_id=program_id,
+        name=name.strip(),
+        email=email,
+        referral_code=code,
+        status=PartnerStatus.ACTIVE.value,
+        group_id=group_id,
+        country=country,
+        created_at=now,
+    )
+    session.add(partner)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="partner.create",
+        object_type="partner",
+        object_id=partner.id,
+        program_id=program_id,
+        now=now,
+        after={"name": partner.name, "email": partner.email, "referral_code": code, "status": partner.status},
+    )
+    return partner
+
+
+def get_partner(session: Session, actor: Actor, partner_id: str) -> Partner:
+    """The partner, or 404 when it is another program's or (for a partner user) another partner."""
+    partner = session.get(Partner, partner_id)
+    if (
+        partner is None
+        or not actor.sees_program(partner.program_id)
+        or (actor.partner_id is not None and actor.partner_id != partner.id)
+    ):
+        raise NotFound(f"partner {partner_id} not found", field="partner_id")
+    return partner
+
+
+def add_partner_user(
+    session: Session, *, actor: Actor, partner_id: str, email: str, password: str, now: datetime
+) -> PartnerUser:
+    """A portal login for a partner (invitations come with the onboarding issue)."""
+    partner = get_partner(session, actor, partner_id)
+    email = check_email(email)
+    if session.scalar(select(PartnerUser.id).where(PartnerUser.email == email)):
+        raise Conflict(f"a portal user with email {email} already exists", field="email")
+    user = PartnerUser(
+        id=new_id("pu"),
+        partner_id=partner.id,
+        email=email,
+        password_hash=hash_password(password),
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="partner_user.create",
+        object_type="partner_user",
+        object_id=user.id,
+        program_id=partner.program_id,
+        now=now,
+        after={"partner_id": partner.id, "email": email},
+    )
+    return user

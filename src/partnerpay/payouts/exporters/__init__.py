@@ -1,0 +1,1 @@
+"""Payout file formats and senders."""

@@ -1,0 +1,152 @@
+"""API shapes: money is an integer amount in minor units plus an ISO 4217 currency."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictInt, StrictStr
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ProgramIn(In):
+    name: StrictStr = Field(min_length=1, max_length=200)
+    currency: StrictStr = Field(min_length=3, max_length=3, examples=["EUR"])
+    hold_days: StrictInt = Field(ge=0, le=3650, examples=[30])
+    default_percent_bp: StrictInt = Field(default=0, ge=0, le=10_000, examples=[2000])
+    cookie_days: StrictInt = Field(default=30, ge=0, le=3650)
+    rounding: StrictStr = "half_even"
+
+
+class ProgramOut(Out):
+    id: str
+    name: str
+    currency: str
+    hold_days: int
+    default_percent_bp: int
+    cookie_days: int
+    rounding: str
+    created_at: datetime
+
+
+class PartnerIn(In):
+    program_id: StrictStr
+    name: StrictStr = Field(min_length=1, max_length=200)
+    email: EmailStr
+    group_id: StrictStr | None = None
+    country: StrictStr | None = Field(default=None, min_length=2, max_length=2)
+
+
+class PartnerOut(Out):
+    id: str
+    program_id: str
+    name: str
+    email: str
+    referral_code: str
+    status: str
+    group_id: str | None
+    country: str | None
+    created_at: datetime
+
+
+class BalanceOut(Out):
+    partner_id: str
+    currency: str
+    pending: int
+    approved: int
+    payable: int
+    in_batch: int
+    paid: int
+    clawback_carry: int
+
+
+class LineOut(Out):
+    id: str
+    program_id: str
+    partner_id: str
+    customer_id: str | None
+    event_id: str | None
+    kind: str
+    amount: int
+    currency: str
+    base_amount: int | None
+    rate_bp: int | None
+    rounding: str
+    status: str
+    hold_until: datetime
+    explanation: str
+    reverses_line_id: str | None
+    payout_id: str | None
+    approved_by: str | None
+    approved_at: datetime | None
+    rejected_reason: str | None
+    created_at: datetime
+
+
+class EventOut(Out):
+    id: str
+    program_id: str
+    type: str
+    external_id: str
+    occurred_at: datetime
+    customer_id: str
+    partner_id: str | None
+    amount: int | None
+    currency: str | None
+    product: str | None
+    original_event_id: str | None
+    metadata: dict[str, Any] | None = Field(default=None, validation_alias="metadata_json")
+    created_at: datetime
+
+
+class IdsIn(In):
+    ids: list[StrictStr] = Field(min_length=1, max_length=5000)
+
+
+class RejectIn(IdsIn):
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
+class PayoutRunIn(In):
+    program_id: StrictStr
+    as_of: AwareDatetime | None = None
+
+
+class PayoutOut(Out):
+    id: str
+    batch_id: str
+    partner_id: str
+    amount: int
+    currency: str
+    line_count: int
+    status: str
+    paid_at: datetime | None
+
+
+class BatchOut(Out):
+    id: str
+    run_id: str
+    program_id: str
+    currency: str
+    status: str
+    total: int
+    payout_count: int
+    approved_by: str | None
+    approved_at: datetime | None
+    paid_at: datetime | None
+    created_at: datetime
+
+
+def dump(model: type[Out], obj: Any) -> dict[str, Any]:
+    return model.model_validate(obj).model_dump(mode="json")
+
+
+def page(model: type[Out], rows: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    return {"data": [dump(model, r) for r in rows], "next_cursor": next_cursor}

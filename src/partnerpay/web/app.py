@@ -1,0 +1,64 @@
+"""The application factory: settings, database and clock come in; nothing is read from globals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from starlette.middleware.sessions import SessionMiddleware
+
+from partnerpay.db.engine import make_engine, make_session_factory
+from partnerpay.jobs.handlers import build_registry
+from partnerpay.jobs.worker import Worker
+from partnerpay.kit.clock import Clock, SystemClock
+from partnerpay.settings import Settings
+from partnerpay.web import errors
+from partnerpay.web.api.v1.router import api
+from partnerpay.web.templating import configure
+
+HERE = Path(__file__).parent
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> FastAPI:
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.in_process_worker:
+            # Embedded mode: one process serves and works; on PostgreSQL run `partnerpay worker` instead.
+            worker = Worker(app.state.session_factory, build_registry(), clock=app.state.clock).start_in_thread(
+                poll_seconds=settings.worker_poll_seconds
+            )
+        yield
+        if worker is not None:
+            worker.stop(timeout=10)
+
+    app = FastAPI(
+        title="partnerpay", version="1", lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None,
+        description="Partner programs: referrals, commissions, approvals and payouts. Money is integer minor units.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.clock = clock or SystemClock()
+    app.state.templates = configure(Jinja2Templates(directory=str(HERE / "templates")))
+    app.add_middleware(
+        SessionMiddleware, secret_key=settings.require_secret(), session_cookie="partnerpay_session",
+        max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.base_url.startswith("https"),
+    )
+    errors.install(app)
+    app.include_router(api)
+    from partnerpay.web.console.routes import router as console
+    from partnerpay.web.portal.routes import router as portal
+
+    app.include_router(console)
+    app.include_router(portal)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    return app

@@ -28,13 +28,27 @@ def partner(session: Session, prog: Program, now: datetime, name: str = "Partner
 
 
 def event(
-    session: Session, prog: Program, now: datetime, *, external_id: str, customer: str, amount: int | None,
-    type: EventType = EventType.INVOICE_PAID, partner_id: str | None = None, occurred_at: datetime | None = None,
+    session: Session,
+    prog: Program,
+    now: datetime,
+    *,
+    external_id: str,
+    customer: str,
+    amount: int | None,
+    type: EventType = EventType.INVOICE_PAID,
+    partner_id: str | None = None,
+    occurred_at: datetime | None = None,
     original_external_id: str | None = None,
 ) -> list[CommissionLine]:
     data = EventIn(
-        program_id=prog.id, type=type, external_id=external_id, occurred_at=occurred_at or now,
-        customer_external_id=customer, partner_id=partner_id, amount=amount,
-        currency=prog.currency if amount is not None else None, original_external_id=original_external_id,
+        program_id=prog.id,
+        type=type,
+        external_id=external_id,
+        occurred_at=occurred_at or now,
+        customer_external_id=customer,
+        partner_id=partner_id,
+        amount=amount,
+        currency=prog.currency if amount is not None else None,
+        original_external_id=original_external_id,
     )
     return record_event(session, actor=SYSTEM, data=data, now=now).commissions

@@ -16,8 +16,11 @@ from tests.api.test_skeleton import invoice
 
 def row_counts(session_factory: sessionmaker[Session]) -> dict[str, int]:
     with session_factory() as s:
-        return {t.name: int(s.scalar(select(func.count()).select_from(t)) or 0) for t in Base.metadata.sorted_tables
-                if t.name != "idempotency_records"}
+        return {
+            t.name: int(s.scalar(select(func.count()).select_from(t)) or 0)
+            for t in Base.metadata.sorted_tables
+            if t.name != "idempotency_records"
+        }
 
 
 def assert_error(response: Any, status: int, field: str | None, code: str | None = None) -> dict[str, Any]:
@@ -54,7 +57,9 @@ class TestProgramInput:
 
 
 class TestEventInput:
-    def test_float_amount_is_refused_with_a_clear_message(self, api: Api, session_factory: sessionmaker[Session]) -> None:
+    def test_float_amount_is_refused_with_a_clear_message(
+        self, api: Api, session_factory: sessionmaker[Session]
+    ) -> None:
         program = api.program()
         partner = api.partner(program["id"])
         before = row_counts(session_factory)
@@ -62,8 +67,9 @@ class TestEventInput:
             api.post("/events", invoice(program["id"], "inv_f", "c1", 12.5, partner_id=partner["id"])), 422, "amount"
         )
         assert "integer" in error["message"] and "float" in error["message"]
-        assert_error(api.post("/events", invoice(program["id"], "inv_g", "c1", "1250", partner_id=partner["id"])),
-                     422, "amount")
+        assert_error(
+            api.post("/events", invoice(program["id"], "inv_g", "c1", "1250", partner_id=partner["id"])), 422, "amount"
+        )
         assert row_counts(session_factory) == before
 
     @pytest.mark.parametrize(
@@ -90,7 +96,9 @@ class TestEventInput:
         assert_error(api.post("/events", body), 422, field)
         assert row_counts(session_factory) == before
 
-    def test_refund_larger_than_what_was_paid_is_refused(self, api: Api, session_factory: sessionmaker[Session]) -> None:
+    def test_refund_larger_than_what_was_paid_is_refused(
+        self, api: Api, session_factory: sessionmaker[Session]
+    ) -> None:
         program = api.program()
         partner = api.partner(program["id"])
         api.post("/events", invoice(program["id"], "inv_1", "c1", 1000, partner_id=partner["id"]))
@@ -121,16 +129,24 @@ class TestApprovals:
         line = api.post("/events", invoice(program["id"], "i1", "c1", 1000, partner_id=partner["id"])).json()
         viewer = api.key_for(session_factory, scopes=["read"])
         before = row_counts(session_factory)
-        error = assert_error(api.post("/commissions/approve", {"ids": [line["commissions"][0]["id"]]}, key=viewer),
-                             403, None, "forbidden")
+        error = assert_error(
+            api.post("/commissions/approve", {"ids": [line["commissions"][0]["id"]]}, key=viewer),
+            403,
+            None,
+            "forbidden",
+        )
         assert "approve" in error["message"]
         assert row_counts(session_factory) == before
 
     def test_second_approve_is_refused_naming_the_line(self, api: Api, session_factory: sessionmaker[Session]) -> None:
         program = api.program()
         partner = api.partner(program["id"])
-        ids = [api.post("/events", invoice(program["id"], f"i{n}", "c1", 1000, partner_id=partner["id"]))
-               .json()["commissions"][0]["id"] for n in range(2)]
+        ids = [
+            api.post("/events", invoice(program["id"], f"i{n}", "c1", 1000, partner_id=partner["id"])).json()[
+                "commissions"
+            ][0]["id"]
+            for n in range(2)
+        ]
         assert api.post("/commissions/approve", {"ids": ids[:1]}).status_code == 200
         with session_factory() as s:
             audit_rows = s.scalar(select(func.count()).select_from(AuditEntry))
@@ -172,8 +188,9 @@ class TestIdempotencyKey:
         assert again.status_code == 201 and again.json() == first.json()
         assert again.headers["Idempotent-Replayed"] == "true"
         assert row_counts(session_factory) == counts
-        assert_error(api.post("/programs", {**body, "name": "Twice"}, **{"Idempotency-Key": "k-1"}), 409,
-                     "Idempotency-Key")
+        assert_error(
+            api.post("/programs", {**body, "name": "Twice"}, **{"Idempotency-Key": "k-1"}), 409, "Idempotency-Key"
+        )
 
     def test_a_failed_request_does_not_burn_the_key(self, api: Api) -> None:
         bad = api.post("/programs", {"name": "P", "currency": "EURO", "hold_days": 1}, **{"Idempotency-Key": "k-2"})

@@ -12,9 +12,16 @@ from tests.conftest import T0
 
 
 def invoice(program_id: str, external_id: str, customer: str, amount: int, **extra: Any) -> dict[str, Any]:
-    return {"program_id": program_id, "type": "invoice_paid", "external_id": external_id,
-            "occurred_at": T0.isoformat(), "customer_external_id": customer, "amount": amount, "currency": "EUR",
-            **extra}
+    return {
+        "program_id": program_id,
+        "type": "invoice_paid",
+        "external_id": external_id,
+        "occurred_at": T0.isoformat(),
+        "customer_external_id": customer,
+        "amount": amount,
+        "currency": "EUR",
+        **extra,
+    }
 
 
 class TestSkeletonPath:
@@ -58,9 +65,19 @@ class TestSkeletonPath:
         assert paid["status"] == "paid" and {p["status"] for p in paid["payouts"]} == {"paid"}
 
         # Refund half of the paid invoice: a negative line, payable at once, netted by the next run.
-        refund = api.post("/events", {"program_id": program["id"], "type": "refund", "external_id": "re_1",
-                                      "occurred_at": api.clock.now().isoformat(), "customer_external_id": "cus_a",
-                                      "amount": 60_000, "currency": "EUR", "original_external_id": "inv_1"})
+        refund = api.post(
+            "/events",
+            {
+                "program_id": program["id"],
+                "type": "refund",
+                "external_id": "re_1",
+                "occurred_at": api.clock.now().isoformat(),
+                "customer_external_id": "cus_a",
+                "amount": 60_000,
+                "currency": "EUR",
+                "original_external_id": "inv_1",
+            },
+        )
         assert refund.status_code == 201, refund.text
         claw = refund.json()["commissions"][0]
         assert claw["amount"] == -12_000 and claw["reverses_line_id"] == line["id"] and claw["status"] == "approved"

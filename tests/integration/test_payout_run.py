@@ -18,7 +18,7 @@ from partnerpay.ledger.models import LedgerTransaction
 from partnerpay.ledger.verify import verify
 from partnerpay.partners.models import PartnerStatus
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutRun
-from partnerpay.payouts.service import create_payout_run, mark_batch_paid, approve_batch
+from partnerpay.payouts.service import approve_batch, create_payout_run, mark_batch_paid
 from tests import factories
 
 
@@ -31,8 +31,15 @@ def approved_program(session: Session, clock: FixedClock, partners: int = 3) -> 
     ids = []
     for n in range(partners):
         p = factories.partner(session, prog, clock.now(), f"P{n}")
-        lines = factories.event(session, prog, clock.now(), external_id=f"inv{n}", customer=f"c{n}",
-                                amount=10_000 * (n + 1), partner_id=p.id)
+        lines = factories.event(
+            session,
+            prog,
+            clock.now(),
+            external_id=f"inv{n}",
+            customer=f"c{n}",
+            amount=10_000 * (n + 1),
+            partner_id=p.id,
+        )
         ids += [line.id for line in lines]
     approve_lines(session, actor=SYSTEM, ids=ids, now=clock.now())
     session.commit()
@@ -63,24 +70,48 @@ class TestCreatePayoutRun:
         assert sorted(p.amount for p in result.payouts) == [2_000, 4_000, 6_000]
         assert verify(session).ok
 
-    def test_suspended_and_negative_partners_are_skipped_with_reasons(self, session: Session, clock: FixedClock) -> None:
+    def test_suspended_and_negative_partners_are_skipped_with_reasons(
+        self, session: Session, clock: FixedClock
+    ) -> None:
         prog = factories.program(session, clock.now())
         ok, suspended, negative = (factories.partner(session, prog, clock.now(), n) for n in ("Ok", "Susp", "Neg"))
         ids = []
         for p in (ok, suspended, negative):
-            ids += [x.id for x in factories.event(session, prog, clock.now(), external_id=f"i-{p.id}",
-                                                   customer=f"c-{p.id}", amount=10_000, partner_id=p.id)]
+            ids += [
+                x.id
+                for x in factories.event(
+                    session,
+                    prog,
+                    clock.now(),
+                    external_id=f"i-{p.id}",
+                    customer=f"c-{p.id}",
+                    amount=10_000,
+                    partner_id=p.id,
+                )
+            ]
         approve_lines(session, actor=SYSTEM, ids=ids, now=clock.now())
         first = create_payout_run(session, actor=SYSTEM, program_id=prog.id, now=clock.now())
         assert first.batch is not None
         approve_batch(session, actor=SYSTEM, batch_id=first.batch.id, now=clock.now())
         mark_batch_paid(session, actor=SYSTEM, batch_id=first.batch.id, now=clock.now())
-        factories.event(session, prog, clock.now(), type=EventType.REFUND, external_id=f"r-{negative.id}",
-                        customer=f"c-{negative.id}", amount=10_000)
-        factories.event(session, prog, clock.now(), external_id=f"i2-{suspended.id}", customer=f"c-{suspended.id}",
-                        amount=5_000)
-        approve_lines(session, actor=SYSTEM, ids=[line.id for line in session.scalars(
-            select(CommissionLine).where(CommissionLine.status == "pending"))], now=clock.now())
+        factories.event(
+            session,
+            prog,
+            clock.now(),
+            type=EventType.REFUND,
+            external_id=f"r-{negative.id}",
+            customer=f"c-{negative.id}",
+            amount=10_000,
+        )
+        factories.event(
+            session, prog, clock.now(), external_id=f"i2-{suspended.id}", customer=f"c-{suspended.id}", amount=5_000
+        )
+        approve_lines(
+            session,
+            actor=SYSTEM,
+            ids=[line.id for line in session.scalars(select(CommissionLine).where(CommissionLine.status == "pending"))],
+            now=clock.now(),
+        )
         suspended.status = PartnerStatus.SUSPENDED.value
         session.flush()
         second = create_payout_run(session, actor=SYSTEM, program_id=prog.id, now=clock.now())
@@ -93,7 +124,9 @@ class TestCreatePayoutRun:
     def test_lines_still_on_hold_wait_for_a_later_run(self, session: Session, clock: FixedClock) -> None:
         prog = factories.program(session, clock.now(), hold_days=30)
         p = factories.partner(session, prog, clock.now())
-        lines = factories.event(session, prog, clock.now(), external_id="i1", customer="c1", amount=1000, partner_id=p.id)
+        lines = factories.event(
+            session, prog, clock.now(), external_id="i1", customer="c1", amount=1000, partner_id=p.id
+        )
         approve_lines(session, actor=SYSTEM, ids=[lines[0].id], now=clock.now())
         assert create_payout_run(session, actor=SYSTEM, program_id=prog.id, now=clock.now()).payouts == []
         exactly_at_hold = clock.now() + timedelta(days=30)
@@ -104,7 +137,7 @@ class TestCreatePayoutRun:
         self, session_factory: sessionmaker[Session], clock: FixedClock
     ) -> None:
         with session_factory() as s:
-            program_id, ids = approved_program(s, clock, partners=20)
+            program_id, _ = approved_program(s, clock, partners=20)
         results: list[int] = []
         errors: list[Exception] = []
         barrier = threading.Barrier(2)
@@ -113,8 +146,9 @@ class TestCreatePayoutRun:
             with session_factory() as s:
                 barrier.wait()
                 try:
-                    results.append(len(create_payout_run(s, actor=SYSTEM, program_id=program_id,
-                                                         now=clock.now()).payouts))
+                    results.append(
+                        len(create_payout_run(s, actor=SYSTEM, program_id=program_id, now=clock.now()).payouts)
+                    )
                     s.commit()
                 except Exception as exc:  # pragma: no cover - reported below
                     s.rollback()

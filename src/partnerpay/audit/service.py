@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import Actor
-from partnerpay.db.bulk import bulk_insert, json_value
+from partnerpay.db.base import canonical_json
+from partnerpay.db.bulk import bulk_insert
 
 GENESIS = "0" * 64
 _HEAD = "audit_head"
@@ -27,7 +28,7 @@ def _forget_head(session: Session, transaction: Any) -> None:
 
 def canonical(row: dict[str, Any]) -> str:
     """The exact text that is hashed: sorted keys, no spaces, times in UTC ISO form."""
-    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return canonical_json(row)
 
 
 def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
@@ -131,8 +132,8 @@ def record_many(
                 object_type,
                 object_id,
                 program_id,
-                json_value(session, before_j),
-                json_value(session, after_j),
+                _text(before_j),
+                _text(after_j),
                 prev,
                 digest,
             )
@@ -161,6 +162,10 @@ def record_many(
     return hashes
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else canonical_json(value)
+
+
 def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, list[str]]:
     """Walk the whole log in order; returns (rows checked, problems)."""
     problems: list[str] = []
@@ -168,11 +173,10 @@ def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, list[str]
     checked = 0
     last_seq = 0
     while True:
-        rows = (
-            session.execute(select(AuditEntry).where(AuditEntry.seq > last_seq).order_by(AuditEntry.seq).limit(batch))
-            .scalars()
-            .all()
-        )
+        # Plain rows, not ORM objects: a long log must not fill (or be evicted from) the caller's session.
+        rows = session.execute(
+            select(*AuditEntry.__table__.columns).where(AuditEntry.seq > last_seq).order_by(AuditEntry.seq).limit(batch)
+        ).all()
         if not rows:
             break
         for row in rows:
@@ -194,5 +198,4 @@ def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, list[str]
             prev = row.hash
             checked += 1
             last_seq = row.seq
-        session.expunge_all()
     return checked, problems

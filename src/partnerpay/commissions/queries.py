@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from partnerpay.auth.actor import Actor
@@ -59,8 +59,8 @@ def partner_balance(session: Session, partner: Partner, currency: str, now: date
     on_hold = line.hold_until > now
     approved = line.status == LineStatus.APPROVED.value
 
-    def total(cond: object) -> object:
-        return func.coalesce(func.sum(case((cond, line.amount), else_=0)), 0)  # type: ignore[arg-type]
+    def total(cond: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((cond, line.amount), else_=0)), 0)
 
     row = session.execute(
         select(

@@ -6,12 +6,13 @@ imports write thousands of rows at once, so they come here instead.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
+
+from partnerpay.db.base import canonical_json
 
 # Same text SQLAlchemy's SQLite DateTime writes, so rows from both paths read back alike.
 _SQLITE_DT = "%Y-%m-%d %H:%M:%S.%f"
@@ -57,4 +58,4 @@ def json_value(session: Session, value: Any) -> Any:
         from psycopg.types.json import Json
 
         return Json(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return canonical_json(value)

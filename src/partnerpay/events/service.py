@@ -44,10 +44,10 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
     if existing is not None:
         if existing.content_hash != digest:
             raise Conflict(f"event {data.external_id} was already recorded with different content", field="external_id")
-        lines = session.scalars(
+        earlier = session.scalars(
             select(CommissionLine).where(CommissionLine.event_id == existing.id).order_by(CommissionLine.id)
         ).all()
-        return Recorded(existing, list(lines), created=False)
+        return Recorded(existing, list(earlier), created=False)
 
     _check_money(data, program.currency)
     partner = _named_partner(session, program.id, data)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import Table, bindparam, event, select, update
 from sqlalchemy.orm import Session
 
 from partnerpay.db.bulk import bulk_insert
@@ -148,16 +148,32 @@ def post(session: Session, *, program_id: str, entries: Sequence[Entry], now: da
         tx_rows,
     )
     bulk_insert(session, "ledger_postings", ("transaction_id", "account_id", "amount", "currency"), posting_rows)
-    changed = [{"acc_id": acc, "delta": d} for acc, d in sorted(deltas.items()) if d != 0]
-    if changed:
-        accounts_table = LedgerAccount.__table__
-        session.connection().execute(
-            update(accounts_table)
-            .where(accounts_table.c.id == bindparam("acc_id"))
-            .values(balance=accounts_table.c.balance + bindparam("delta")),
-            changed,
-        )
+    _apply_deltas(session, {acc: d for acc, d in deltas.items() if d != 0})
     return [e.id for e in entries]
+
+
+def _apply_deltas(session: Session, deltas: dict[str, int]) -> None:
+    """Add each delta to its account's maintained balance, in id order (a stable lock order)."""
+    if not deltas:
+        return
+    ordered = sorted(deltas.items())
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # One statement for the whole batch instead of one UPDATE per account.
+        conn.exec_driver_sql(
+            "UPDATE ledger_accounts AS a SET balance = a.balance + d.delta "
+            "FROM unnest(%s::varchar[], %s::bigint[]) AS d(id, delta) WHERE a.id = d.id",
+            ([acc for acc, _ in ordered], [d for _, d in ordered]),
+        )
+        return
+    accounts = LedgerAccount.__table__
+    assert isinstance(accounts, Table)
+    conn.execute(
+        update(accounts)
+        .where(accounts.c.id == bindparam("acc_id"))
+        .values(balance=accounts.c.balance + bindparam("delta")),
+        [{"acc_id": acc, "delta": d} for acc, d in ordered],
+    )
 
 
 def reverse(entry_id: str, original: Entry, *, ref_type: str, ref_id: str, memo: str) -> Entry:

@@ -163,7 +163,8 @@ def _payouts_vs_lines(session: Session, report: Report) -> None:
         total, count = line_sums.get(payout.id, (0, 0))
         if (total, count) != (payout.amount, payout.line_count):
             report.problems.append(
-                f"payout {payout.id}: {payout.amount} over {payout.line_count} lines, but its lines sum to {total} over {count}"
+                f"payout {payout.id}: {payout.amount} over {payout.line_count} lines, "
+                f"but its lines sum to {total} over {count}"
             )
     stray = session.scalar(
         select(func.count())
@@ -181,7 +182,8 @@ def _payouts_vs_lines(session: Session, report: Report) -> None:
         ).one()
         if (int(total), int(count)) != (batch.total, batch.payout_count):
             report.problems.append(
-                f"batch {batch.id}: total {batch.total} over {batch.payout_count} payouts, payouts sum to {total} over {count}"
+                f"batch {batch.id}: total {batch.total} over {batch.payout_count} payouts, "
+                f"payouts sum to {total} over {count}"
             )
         file_sum, file_rows = control_sum_of(export_csv(session, batch).content)
         if (file_sum, file_rows) != (batch.total, batch.payout_count):

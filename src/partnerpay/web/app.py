@@ -40,8 +40,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
             worker.stop(timeout=10)
 
     app = FastAPI(
-        title="partnerpay", version="1", lifespan=lifespan,
-        openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None,
+        title="partnerpay",
+        version="1",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
         description="Partner programs: referrals, commissions, approvals and payouts. Money is integer minor units.",
     )
     app.state.settings = settings
@@ -50,8 +54,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.clock = clock or SystemClock()
     app.state.templates = configure(Jinja2Templates(directory=str(HERE / "templates")))
     app.add_middleware(
-        SessionMiddleware, secret_key=settings.require_secret(), session_cookie="partnerpay_session",
-        max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.base_url.startswith("https"),
+        SessionMiddleware,
+        secret_key=settings.require_secret(),
+        session_cookie="partnerpay_session",
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.base_url.startswith("https"),
     )
     errors.install(app)
     app.include_router(api)

@@ -32,8 +32,9 @@ def csrf_token(request: Request) -> str:
 def check_csrf(request: Request, submitted: str | None) -> None:
     expected = request.session.get("csrf")
     if not expected or not submitted or not hmac.compare_digest(str(expected), submitted):
-        raise Forbidden("the form expired or did not come from this site; reload the page and try again",
-                        field="csrf_token")
+        raise Forbidden(
+            "the form expired or did not come from this site; reload the page and try again", field="csrf_token"
+        )
 
 
 def staff_from_session(request: Request, session: Session) -> Actor | None:
@@ -53,8 +54,14 @@ def partner_from_session(request: Request, session: Session) -> Actor | None:
         return None
     partner = session.get(Partner, user.partner_id)
     assert partner is not None
-    return Actor(ActorType.PARTNER, user.id, frozenset({"read"}), program_id=partner.program_id,
-                 partner_id=partner.id, label=user.email)
+    return Actor(
+        ActorType.PARTNER,
+        user.id,
+        frozenset({"read"}),
+        program_id=partner.program_id,
+        partner_id=partner.id,
+        label=user.email,
+    )
 
 
 def api_actor(request: Request) -> Actor:

@@ -23,8 +23,9 @@ Work = Callable[[Session], tuple[int, Any]]
 
 
 def _request_hash(request: Request, body: Any) -> str:
-    text = canonical({"method": request.method, "path": request.url.path, "query": str(request.url.query),
-                      "body": body})
+    text = canonical(
+        {"method": request.method, "path": request.url.path, "query": str(request.url.query), "body": body}
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -32,8 +33,9 @@ def _replay(record: IdempotencyRecord, digest: str) -> JSONResponse:
     if record.request_hash != digest:
         raise Conflict("this Idempotency-Key was used with a different request", field="Idempotency-Key")
     assert record.status_code is not None and record.response_body is not None
-    return JSONResponse(json.loads(record.response_body), status_code=record.status_code,
-                        headers={"Idempotent-Replayed": "true"})
+    return JSONResponse(
+        json.loads(record.response_body), status_code=record.status_code, headers={"Idempotent-Replayed": "true"}
+    )
 
 
 def run(request: Request, actor: Actor, body: Any, work: Work) -> JSONResponse:
@@ -55,10 +57,18 @@ def run(request: Request, actor: Actor, body: Any, work: Work) -> JSONResponse:
     try:
         with unit_of_work(sessions) as session:
             status, payload = work(session)
-            session.add(IdempotencyRecord(
-                owner_id=actor.id, key=key, method=request.method, path=request.url.path, request_hash=digest,
-                status_code=status, response_body=json.dumps(payload), created_at=now,
-            ))
+            session.add(
+                IdempotencyRecord(
+                    owner_id=actor.id,
+                    key=key,
+                    method=request.method,
+                    path=request.url.path,
+                    request_hash=digest,
+                    status_code=status,
+                    response_body=json.dumps(payload),
+                    created_at=now,
+                )
+            )
             session.flush()
     except IntegrityError:
         # A concurrent request with the same key won; its writes stand and ours rolled back.

@@ -11,33 +11,61 @@ from partnerpay.auth.actor import Actor
 from partnerpay.commissions import service
 from partnerpay.commissions.queries import list_lines
 from partnerpay.web.api import idempotency
-from partnerpay.web.api.schemas import IdsIn, LineOut, RejectIn, dump, page
+from partnerpay.web.api.schemas import IdsIn, LineOut, RejectIn, page
 from partnerpay.web.api.v1.common import Caller, CursorParam, Limit, now, reader
 
 router = APIRouter()
 
 
 @router.get("/commissions")
-def commissions(request: Request, actor: Actor = Caller, program_id: str | None = None, partner_id: str | None = None,
-                status: str | None = None, cursor: str | None = CursorParam, limit: int = Limit) -> dict[str, Any]:
+def commissions(
+    request: Request,
+    actor: Actor = Caller,
+    program_id: str | None = None,
+    partner_id: str | None = None,
+    status: str | None = None,
+    cursor: str | None = CursorParam,
+    limit: int = Limit,
+) -> dict[str, Any]:
     with reader(request, actor) as s:
-        result = list_lines(s, actor, program_id=program_id, partner_id=partner_id, status=status, cursor=cursor,
-                            limit=limit)
+        result = list_lines(
+            s, actor, program_id=program_id, partner_id=partner_id, status=status, cursor=cursor, limit=limit
+        )
         return page(LineOut, result.data, result.next_cursor)
 
 
 @router.post("/commissions/approve")
 def approve(request: Request, body: IdsIn, actor: Actor = Caller) -> JSONResponse:
     """Approve every listed line or none: any line that cannot be approved fails the whole request."""
-    return idempotency.run(request, actor, body.model_dump(), lambda s: (200, {"results": [
-        {"id": line.id, "status": line.status}
-        for line in service.approve_lines(s, actor=actor, ids=body.ids, now=now(request))
-    ]}))
+    return idempotency.run(
+        request,
+        actor,
+        body.model_dump(),
+        lambda s: (
+            200,
+            {
+                "results": [
+                    {"id": line.id, "status": line.status}
+                    for line in service.approve_lines(s, actor=actor, ids=body.ids, now=now(request))
+                ]
+            },
+        ),
+    )
 
 
 @router.post("/commissions/reject")
 def reject(request: Request, body: RejectIn, actor: Actor = Caller) -> JSONResponse:
-    return idempotency.run(request, actor, body.model_dump(), lambda s: (200, {"results": [
-        {"id": line.id, "status": line.status, "reason": line.rejected_reason}
-        for line in service.reject_lines(s, actor=actor, ids=body.ids, reason=body.reason, now=now(request))
-    ]}))
+    return idempotency.run(
+        request,
+        actor,
+        body.model_dump(),
+        lambda s: (
+            200,
+            {
+                "results": [
+                    {"id": line.id, "status": line.status, "reason": line.rejected_reason}
+                    for line in service.reject_lines(s, actor=actor, ids=body.ids, reason=body.reason, now=now(request))
+                ]
+            },
+        ),
+    )

@@ -22,8 +22,10 @@ def create_event(request: Request, body: EventIn, actor: Actor = Caller) -> JSON
 
     def work(session):  # type: ignore[no-untyped-def]
         recorded = record_event(session, actor=actor, data=body, now=now(request))
-        payload = {"event": dump(EventOut, recorded.event),
-                   "commissions": [dump(LineOut, line) for line in recorded.commissions]}
+        payload = {
+            "event": dump(EventOut, recorded.event),
+            "commissions": [dump(LineOut, line) for line in recorded.commissions],
+        }
         return (201 if recorded.created else 200), payload
 
     return idempotency.run(request, actor, body.model_dump(mode="json"), work)

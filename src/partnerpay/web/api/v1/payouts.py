@@ -24,8 +24,16 @@ def run_payload(result: service.RunResult) -> dict[str, Any]:
     return {
         "run_id": result.run.id,
         "batch_id": result.batch.id if result.batch else None,
-        "payouts": [{"id": p.id, "partner_id": p.partner_id, "amount": p.amount, "currency": p.currency,
-                     "line_count": p.line_count} for p in result.payouts],
+        "payouts": [
+            {
+                "id": p.id,
+                "partner_id": p.partner_id,
+                "amount": p.amount,
+                "currency": p.currency,
+                "line_count": p.line_count,
+            }
+            for p in result.payouts
+        ],
         "skipped": result.skipped,
     }
 
@@ -33,8 +41,19 @@ def run_payload(result: service.RunResult) -> dict[str, Any]:
 @router.post("/payout-runs", status_code=201)
 def create_run(request: Request, body: PayoutRunIn, actor: Actor = Caller) -> JSONResponse:
     """Pay what is approved and past hold; a line is in at most one payout, so a re-run pays only what is new."""
-    return idempotency.run(request, actor, body.model_dump(mode="json"), lambda s: (201, run_payload(
-        service.create_payout_run(s, actor=actor, program_id=body.program_id, as_of=body.as_of, now=now(request)))))
+    return idempotency.run(
+        request,
+        actor,
+        body.model_dump(mode="json"),
+        lambda s: (
+            201,
+            run_payload(
+                service.create_payout_run(
+                    s, actor=actor, program_id=body.program_id, as_of=body.as_of, now=now(request)
+                )
+            ),
+        ),
+    )
 
 
 def batch_payload(session: Any, batch: Any) -> dict[str, Any]:
@@ -49,25 +68,43 @@ def read_batch(request: Request, batch_id: str, actor: Actor = Caller) -> dict[s
 
 
 @router.get("/payout-batches/{batch_id}/export")
-def export(request: Request, batch_id: str, actor: Actor = Caller,
-           format: str = Query("csv", description="csv (sepa and nacha come with the payouts issue)")) -> Response:
+def export(
+    request: Request,
+    batch_id: str,
+    actor: Actor = Caller,
+    format: str = Query("csv", description="csv (sepa and nacha come with the payouts issue)"),
+) -> Response:
     with reader(request, actor) as s:
         batch = service.get_batch(s, actor, batch_id)
         if format != "csv":
             raise ValidationError(f"unknown export format {format!r}; available: csv", field="format")
         file = export_csv(s, batch)
-        return Response(file.content, media_type=file.media_type, headers={
-            "Content-Disposition": f'attachment; filename="{file.filename}"',
-            "X-Control-Sum": str(file.control_sum), "X-Item-Count": str(file.count)})
+        return Response(
+            file.content,
+            media_type=file.media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{file.filename}"',
+                "X-Control-Sum": str(file.control_sum),
+                "X-Item-Count": str(file.count),
+            },
+        )
 
 
 @router.post("/payout-batches/{batch_id}/approve")
 def approve_batch(request: Request, batch_id: str, actor: Actor = Caller) -> JSONResponse:
-    return idempotency.run(request, actor, {"batch": batch_id}, lambda s: (200, batch_payload(
-        s, service.approve_batch(s, actor=actor, batch_id=batch_id, now=now(request)))))
+    return idempotency.run(
+        request,
+        actor,
+        {"batch": batch_id},
+        lambda s: (200, batch_payload(s, service.approve_batch(s, actor=actor, batch_id=batch_id, now=now(request)))),
+    )
 
 
 @router.post("/payout-batches/{batch_id}/mark-paid")
 def mark_paid(request: Request, batch_id: str, actor: Actor = Caller) -> JSONResponse:
-    return idempotency.run(request, actor, {"batch": batch_id}, lambda s: (200, batch_payload(
-        s, service.mark_batch_paid(s, actor=actor, batch_id=batch_id, now=now(request)))))
+    return idempotency.run(
+        request,
+        actor,
+        {"batch": batch_id},
+        lambda s: (200, batch_payload(s, service.mark_batch_paid(s, actor=actor, batch_id=batch_id, now=now(request)))),
+    )

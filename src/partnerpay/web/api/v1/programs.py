@@ -29,13 +29,18 @@ def create_program(request: Request, body: ProgramIn, actor: Actor = Caller) -> 
     # Staff need the owner role; an API key without a program needs 'write'.
     need(actor, "admin" if actor.type is ActorType.STAFF else "write")
     data = body.model_dump()
-    return idempotency.run(request, actor, data, lambda s: (
-        201, dump(ProgramOut, programs.create_program(s, actor=actor, now=now(request), **data))))
+    return idempotency.run(
+        request,
+        actor,
+        data,
+        lambda s: (201, dump(ProgramOut, programs.create_program(s, actor=actor, now=now(request), **data))),
+    )
 
 
 @router.get("/programs")
-def list_programs(request: Request, actor: Actor = Caller, cursor: str | None = CursorParam,
-                  limit: int = Limit) -> dict[str, Any]:
+def list_programs(
+    request: Request, actor: Actor = Caller, cursor: str | None = CursorParam, limit: int = Limit
+) -> dict[str, Any]:
     with reader(request, actor) as s:
         stmt = select(Program)
         if actor.program_id:
@@ -54,13 +59,24 @@ def read_program(request: Request, program_id: str, actor: Actor = Caller) -> di
 def create_partner(request: Request, body: PartnerIn, actor: Actor = Caller) -> JSONResponse:
     need(actor, "write")
     data = body.model_dump()
-    return idempotency.run(request, actor, data, lambda s: (
-        201, dump(PartnerOut, partners.create_partner(s, actor=actor, now=now(request), **data))))
+    return idempotency.run(
+        request,
+        actor,
+        data,
+        lambda s: (201, dump(PartnerOut, partners.create_partner(s, actor=actor, now=now(request), **data))),
+    )
 
 
 @router.get("/partners")
-def list_partners(request: Request, actor: Actor = Caller, program_id: str | None = None, status: str | None = None,
-                  group_id: str | None = None, cursor: str | None = CursorParam, limit: int = Limit) -> dict[str, Any]:
+def list_partners(
+    request: Request,
+    actor: Actor = Caller,
+    program_id: str | None = None,
+    status: str | None = None,
+    group_id: str | None = None,
+    cursor: str | None = CursorParam,
+    limit: int = Limit,
+) -> dict[str, Any]:
     with reader(request, actor) as s:
         stmt = select(Partner)
         if actor.program_id:

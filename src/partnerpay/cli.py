@@ -1,0 +1,227 @@
+"""The `partnerpay` command: serve, migrate, demo, worker, verify, users, apikeys, payouts.
+
+Settings are built inside each command from the environment and .env, never at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from partnerpay.cli_admin import apikeys, payouts, users
+from partnerpay.cli_common import database, err, fail, guarded, load_settings, out, parse_time, safe_url
+from partnerpay.db.engine import unit_of_work
+from partnerpay.kit.clock import FixedClock, SystemClock
+
+app = typer.Typer(
+    name="partnerpay",
+    help="Self-hosted partner programs: referrals, commissions, approvals and payouts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(users, name="users")
+app.add_typer(apikeys, name="apikeys")
+app.add_typer(payouts, name="payouts")
+
+
+def _migrate(url: str) -> tuple[str | None, str | None]:
+    """Upgrade to head; returns the revision before and after."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from partnerpay.db.engine import make_engine
+    from partnerpay.db.migrate import alembic_config, upgrade
+
+    def current() -> str | None:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        finally:
+            engine.dispose()
+
+    before = current()
+    upgrade(url)
+    after = current()
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert after == head, f"migrated to {after}, but head is {head}"
+    return before, after
+
+
+@app.command()
+@guarded
+def migrate() -> None:
+    """Apply database migrations up to the newest (running it again changes nothing)."""
+    settings = load_settings()
+    before, after = _migrate(settings.database_url)
+    where = safe_url(settings.database_url)
+    if before == after:
+        out().print(f"{where}: already at revision {after}; nothing to do.")
+    else:
+        out().print(f"{where}: migrated from {before or 'an empty database'} to revision {after}.")
+
+
+@app.command()
+@guarded
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port.", min=1, max=65535),
+) -> None:
+    """Run migrations, then serve the console, portal and API (with the in-process worker if configured)."""
+    import uvicorn
+
+    from partnerpay.web.app import create_app
+
+    settings = load_settings()
+    try:
+        settings.require_secret()
+    except RuntimeError as exc:
+        fail(str(exc), "PARTNERPAY_SECRET_KEY")
+    before, after = _migrate(settings.database_url)
+    if before != after:
+        out().print(f"Migrated {safe_url(settings.database_url)} to revision {after}.")
+    application = create_app(settings)
+    out().print(f"partnerpay on http://{host}:{port} (database {safe_url(settings.database_url)})")
+    uvicorn.run(application, host=host, port=port, proxy_headers=True)
+
+
+@app.command()
+@guarded
+def demo(
+    password: str = typer.Option(
+        "partnerpay-demo",
+        envvar="PARTNERPAY_DEMO_PASSWORD",
+        help="Password of the demo users (a documented demo default; never use the demo in production).",
+        show_default=True,
+    ),
+    now: str | None = typer.Option(None, help="Make the demo history end at this time (ISO 8601; default now)."),
+    seed: int = typer.Option(2026, help="Seed of the random generator: the same seed gives the same demo."),
+) -> None:
+    """Create the demo program (skipped, changing nothing, when it exists); prints logins and an API key."""
+    from partnerpay.demo import build_demo, check_demo_password
+
+    check_demo_password(password)
+    at = parse_time(now, "now") if now is not None else SystemClock().now()
+    settings = load_settings()
+    _migrate(settings.database_url)
+    started = time.perf_counter()
+    with database(settings) as factory:
+        result = build_demo(factory, clock=FixedClock(at), password=password, seed=seed)
+    console = out()
+    base = settings.base_url.rstrip("/")
+    if result.created:
+        console.print(
+            f"Created the demo program {result.program_name!r} ({result.program_id}) in "
+            f"{time.perf_counter() - started:.1f} s: {result.summary}"
+        )
+    else:
+        console.print(f"The demo program {result.program_name!r} ({result.program_id}) exists; nothing was changed.")
+    note = "" if result.password_matches else "  (not the password given now: it was set when the demo was created)"
+    console.print(f"Console: {base}/")
+    console.print(f"  owner    {result.owner_email}    password: {escape(password)}{note}")
+    console.print(f"  finance  {result.finance_email}  password: {escape(password)}{note}")
+    console.print(f"Portal:  {base}/portal")
+    console.print(f"  partner  {result.partner_email}  password: {escape(password)}{note}  ({result.partner_name})")
+    console.print("These are demo logins with a demo password: do not keep them on a real installation.")
+    if result.api_key is None:
+        console.print(
+            "The demo API key was shown when the demo was created; make another with "
+            f"`partnerpay apikeys create --program {result.program_id} --name demo`."
+        )
+        return
+    console.print(f"API key for {result.program_id} (shown once, stored only as a hash):")
+    print(result.api_key)
+
+
+@app.command()
+@guarded
+def worker(
+    once: bool = typer.Option(False, "--once", help="Run the jobs due now, then exit."),
+) -> None:
+    """Run background jobs from the outbox (any number of workers may run side by side on PostgreSQL)."""
+    from partnerpay.jobs.handlers import build_registry
+    from partnerpay.jobs.worker import Worker
+
+    settings = load_settings()
+    with database(settings) as factory:
+        runner = Worker(factory, build_registry(), clock=SystemClock())
+        if once:
+            ran = runner.run_pending()
+            out().print(f"Ran {ran} job(s); nothing else is due.")
+            return
+        stop = threading.Event()
+
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt  # a second signal: stop now; claimed jobs are released
+            err().print(f"Stopping after the current job ({signal.Signals(signum).name}; again to stop now).")
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        out().print(f"Worker {runner.worker_id} polling every {settings.worker_poll_seconds:g} s; Ctrl-C stops it.")
+        try:
+            runner.run_forever(stop, poll_seconds=settings.worker_poll_seconds)
+        except KeyboardInterrupt:
+            stop.set()
+        out().print("Worker stopped.")
+
+
+@app.command()
+@guarded
+def verify(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Recompute balances from postings, tie out lines, payouts, batches and files, check the audit chain."""
+    from partnerpay.ledger.verify import verify as run_verify
+
+    settings = load_settings()
+    with database(settings) as factory, unit_of_work(factory) as session:
+        report = run_verify(session)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+        raise typer.Exit(0 if report.ok else 1)
+    table = Table(title="partnerpay verify", show_header=False)
+    table.add_column("check")
+    table.add_column("result", justify="right")
+    table.add_row("ledger accounts recomputed", str(report.accounts_checked))
+    table.add_row("ledger entries checked", str(report.entries_checked))
+    table.add_row("audit rows checked", str(report.audit_rows_checked))
+    table.add_row("audit chain", "[green]intact[/]" if report.audit_ok else "[red]broken[/]")
+    table.add_row("problems", f"[green]{len(report.problems)}[/]" if report.ok else f"[red]{len(report.problems)}[/]")
+    console = out()
+    console.print(table)
+    if report.ok:
+        console.print("[green]OK: every balance, line, payout, batch and file ties out.[/]")
+        return
+    for problem in report.problems:
+        console.print(f"[red]✗ {escape(problem)}[/]")
+    err().print(f"[bold red]verify found {len(report.problems)} problem(s)[/]")
+    raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: usage errors (a bad option value, a missing option) also exit 1 with one red line."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `partnerpay` or `partnerpay users` alone: the help
+            print(exc.format_message())
+            sys.exit(0)
+        try:
+            fail(exc.format_message())
+        except typer.Exit as stop:
+            sys.exit(stop.exit_code)
+    except typer.Abort:
+        err().print("[red]aborted[/]")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

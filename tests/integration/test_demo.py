@@ -1,0 +1,143 @@
+"""`partnerpay demo`: a realistic program written through the services, once; a second run changes nothing."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner, Result
+
+from partnerpay.auth.actor import SYSTEM
+from partnerpay.auth.service import api_key_actor, authenticate_partner_user, authenticate_staff
+from partnerpay.cli import app
+from partnerpay.commissions.models import CommissionLine
+from partnerpay.db.models import Base
+from partnerpay.demo.data import FINANCE_EMAIL, OWNER_EMAIL, PARTNER_EMAIL, PROGRAM_NAME
+from partnerpay.demo.story import tell
+from partnerpay.events.models import Event
+from partnerpay.partners.models import Partner
+from partnerpay.payouts.models import BatchStatus, PayoutBatch
+from partnerpay.payouts.service import create_payout_run
+from partnerpay.programs.models import Program
+
+NOW = "2026-01-15T12:00:00Z"
+SECRET = "s" * 40
+
+
+@pytest.fixture
+def cli(database_url: str) -> CliRunner:
+    return CliRunner(env={"PARTNERPAY_DATABASE_URL": database_url, "PARTNERPAY_SECRET_KEY": SECRET})
+
+
+def demo(cli: CliRunner, *args: str) -> Result:
+    return cli.invoke(app, ["demo", "--now", NOW, *args])
+
+
+def row_counts(factory: sessionmaker[Session]) -> dict[str, int]:
+    with factory() as s:
+        return {t.name: int(s.scalar(select(func.count()).select_from(t)) or 0) for t in Base.metadata.sorted_tables}
+
+
+class TestDemo:
+    def test_running_it_twice_changes_nothing_and_the_books_tie_out(
+        self, cli: CliRunner, session_factory: sessionmaker[Session]
+    ) -> None:
+        started = time.perf_counter()
+        first = demo(cli)
+        elapsed = time.perf_counter() - started
+        assert first.exit_code == 0, first.output
+        assert elapsed < 20
+        before = row_counts(session_factory)
+
+        second = demo(cli)
+
+        assert second.exit_code == 0, second.output
+        assert "nothing was changed" in second.stdout
+        assert row_counts(session_factory) == before
+        checked = cli.invoke(app, ["verify"])
+        assert checked.exit_code == 0, checked.output
+
+    def test_first_run_prints_logins_and_a_working_key_on_the_last_line(self, cli: CliRunner, session: Session) -> None:
+        result = demo(cli)
+
+        assert result.exit_code == 0, result.output
+        for email in (OWNER_EMAIL, FINANCE_EMAIL, PARTNER_EMAIL):
+            assert email in result.stdout
+        key = result.stdout.strip().splitlines()[-1]
+        actor = api_key_actor(session, key)
+        program = session.scalar(select(Program).where(Program.name == PROGRAM_NAME))
+        assert actor is not None and program is not None and actor.program_id == program.id
+
+    def test_demo_users_log_in_with_the_documented_demo_password(self, cli: CliRunner, session: Session) -> None:
+        assert demo(cli).exit_code == 0
+
+        assert authenticate_staff(session, OWNER_EMAIL, "partnerpay-demo") is not None
+        assert authenticate_staff(session, FINANCE_EMAIL, "partnerpay-demo") is not None
+        assert authenticate_partner_user(session, PARTNER_EMAIL, "partnerpay-demo") is not None
+
+    def test_password_comes_from_the_environment_and_a_rerun_says_when_it_differs(
+        self, cli: CliRunner, session: Session
+    ) -> None:
+        first = cli.invoke(app, ["demo", "--now", NOW], env={"PARTNERPAY_DEMO_PASSWORD": "another-demo-pass"})
+        assert first.exit_code == 0, first.output
+        assert authenticate_staff(session, OWNER_EMAIL, "another-demo-pass") is not None
+        session.rollback()  # on SQLite an open transaction holds the lock the command needs
+
+        again = demo(cli)
+
+        assert again.exit_code == 0
+        assert "not the password given now" in again.stdout
+
+    def test_a_short_password_is_refused_before_anything_is_written(
+        self, cli: CliRunner, session_factory: sessionmaker[Session]
+    ) -> None:
+        result = demo(cli, "--password", "short")
+
+        assert result.exit_code == 1
+        assert "password" in result.stderr
+        assert sum(row_counts(session_factory).values()) == 0
+
+    def test_history_has_paid_lines_clawbacks_and_work_left_to_do(self, cli: CliRunner, session: Session) -> None:
+        assert demo(cli).exit_code == 0
+        program = session.scalar(select(Program).where(Program.name == PROGRAM_NAME))
+        assert program is not None
+        assert (program.currency, program.hold_days, program.default_percent_bp) == ("EUR", 30, 2000)
+
+        partners = session.scalar(select(func.count()).select_from(Partner)) or 0
+        by_status = dict(
+            session.execute(select(CommissionLine.status, func.count()).group_by(CommissionLine.status)).all()
+        )
+        kinds = dict(session.execute(select(Event.type, func.count()).group_by(Event.type)).all())
+        batches = session.scalars(select(PayoutBatch)).all()
+        assert 20 <= partners <= 30
+        assert by_status["paid"] > 0 and by_status["approved"] > 0 and by_status["pending"] > 0
+        assert kinds["invoice_paid"] > 100 and 3 <= kinds["refund"] + kinds.get("chargeback", 0) <= 10
+        assert [b.status for b in batches] == [BatchStatus.PAID.value]
+        first_event = session.scalar(select(func.min(Event.occurred_at)))
+        last_event = session.scalar(select(func.max(Event.occurred_at)))
+        assert first_event is not None and last_event is not None
+        assert (last_event - first_event).days >= 170
+        assert last_event <= datetime(2026, 1, 15, 12, tzinfo=UTC)
+
+        # The next run nets the clawbacks; the partner refunded after the payout carries a negative balance.
+        run = create_payout_run(session, actor=SYSTEM, program_id=program.id, now=datetime(2026, 1, 15, 12, tzinfo=UTC))
+        assert run.payouts
+        assert [s["reason"] for s in run.skipped] == ["negative_balance_carried"]
+        session.rollback()
+
+
+class TestStory:
+    def test_the_same_now_and_seed_tell_the_same_story(self) -> None:
+        now = datetime(2026, 1, 15, 12, tzinfo=UTC)
+        assert tell(now, 7) == tell(now, 7)
+        assert tell(now, 7) != tell(now, 8)
+
+    def test_every_event_happens_by_now_and_steps_are_in_order(self) -> None:
+        now = datetime(2026, 1, 15, 12, tzinfo=UTC)
+        story = tell(now, 2026)
+        times = [a.at for step in story.steps for a in step.actions]
+        assert times == sorted(times)
+        assert max(times) <= now and min(times) > story.setup_at

@@ -54,7 +54,7 @@ def authenticate_staff(session: Session, email: str, password: str) -> StaffUser
 
 
 def authenticate_partner_user(session: Session, email: str, password: str) -> PartnerUser | None:
-    user = session.scalar(select(PartnerUser).where(PartnerUser.email == email.strip()))
+    user = session.scalar(select(PartnerUser).where(PartnerUser.email == email.strip().lower()))
     if user is None:
         verify_password(DUMMY_HASH, password)
         return None

@@ -61,3 +61,8 @@ class UnbalancedEntry(PartnerpayError):
 
     code = "unbalanced_entry"
     status = 422
+
+
+class RateLimited(PartnerpayError):
+    code = "rate_limited"
+    status = 429

@@ -100,7 +100,7 @@ def add_partner_user(
 ) -> PartnerUser:
     """A portal login for a partner (invitations come with the onboarding issue)."""
     partner = get_partner(session, actor, partner_id)
-    email = check_email(email)
+    email = check_email(email).lower()  # logins match emails case-insensitively
     if session.scalar(select(PartnerUser.id).where(PartnerUser.email == email)):
         raise Conflict(f"a portal user with email {email} already exists", field="email")
     user = PartnerUser(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from partnerpay.db.engine import make_engine, make_session_factory
 from partnerpay.jobs.handlers import build_registry
 from partnerpay.jobs.worker import Worker
 from partnerpay.kit.clock import Clock, SystemClock
+from partnerpay.kit.ratelimit import SlidingWindowLimiter
 from partnerpay.settings import Settings
 from partnerpay.web import errors
 from partnerpay.web.api.v1.router import api
@@ -52,6 +54,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.clock = clock or SystemClock()
+    # 10 tries per account or address in 15 minutes: plenty for people, useless for guessing.
+    app.state.login_limiter = SlidingWindowLimiter(limit=10, window=timedelta(minutes=15), clock=app.state.clock)
     app.state.templates = configure(Jinja2Templates(directory=str(HERE / "templates")))
     app.add_middleware(
         SessionMiddleware,

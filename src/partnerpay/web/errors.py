@@ -63,7 +63,10 @@ def validation_message(err: dict[str, Any]) -> tuple[str | None, str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(PartnerpayError)
     async def _domain(request: Request, exc: PartnerpayError) -> Response:
-        return _render(request, exc.status, {"error": exc.to_dict()})
+        response = _render(request, exc.status, {"error": exc.to_dict()})
+        if "retry_after" in exc.extra:
+            response.headers["Retry-After"] = str(exc.extra["retry_after"])
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

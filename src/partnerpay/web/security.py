@@ -53,7 +53,8 @@ def partner_from_session(request: Request, session: Session) -> Actor | None:
     if user is None:
         return None
     partner = session.get(Partner, user.partner_id)
-    assert partner is not None
+    if partner is None:
+        return None
     return Actor(
         ActorType.PARTNER,
         user.id,

@@ -1,0 +1,146 @@
+"""Payout runs and batches: create a run, approve a batch, mark it paid, download its file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+
+from partnerpay.auth.actor import Actor
+from partnerpay.db.engine import unit_of_work
+from partnerpay.kit.errors import PartnerpayError
+from partnerpay.kit.money import format_money
+from partnerpay.payouts import service
+from partnerpay.payouts.exporters.csv_file import export_csv
+from partnerpay.web.console import queries
+from partnerpay.web.console.access import Staff
+from partnerpay.web.pages import PageRoute, check_form_csrf, flash, now, reading, redirect, render, role_of
+from partnerpay.web.security import factory
+
+router = APIRouter(route_class=PageRoute)
+
+SKIP_REASONS = {
+    "negative_balance_carried": "clawbacks exceed earnings; carried to the next run",
+    "nets_to_zero": "clawbacks cancel earnings exactly",
+}
+
+
+def _payouts_page(request: Request, me: Actor, *, error: str | None = None, status_code: int = 200) -> Response:
+    at = now(request)
+    with reading(request) as session:
+        context = {
+            "area": "console",
+            "me": me,
+            "role": role_of(me),
+            "page": "payouts",
+            "programs": queries.programs(session),
+            "payable": queries.payable_now(session, at),
+            "batches": queries.batches(session),
+            "program_names": queries.program_names(session),
+            "error": error,
+        }
+    return render(request, "console/payouts.html", context, status_code=status_code)
+
+
+@router.get("/payouts")
+def payouts(request: Request, me: Actor = Staff) -> Response:
+    return _payouts_page(request, me)
+
+
+def _skipped_text(skipped: list[dict[str, object]]) -> str:
+    reasons = [SKIP_REASONS.get(str(s["reason"]), str(s["reason"]).replace("_", " ")) for s in skipped]
+    return f" {len(skipped)} partner(s) skipped: " + "; ".join(sorted(set(reasons))) + "." if skipped else ""
+
+
+@router.post("/payouts/runs")
+def create_run(
+    request: Request,
+    me: Actor = Staff,
+    program_id: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str | None, Form()] = None,
+) -> Response:
+    check_form_csrf(request, csrf_token)
+    try:
+        with unit_of_work(factory(request)) as session:
+            result = service.create_payout_run(session, actor=me, program_id=program_id, now=now(request))
+    except PartnerpayError as exc:
+        return _payouts_page(request, me, error=exc.message, status_code=exc.status)
+    skipped = _skipped_text(result.skipped)
+    if result.batch is None:
+        flash(request, f"Payout run {result.run.id} found nothing to pay: no approved lines past their hold.{skipped}")
+        return redirect("/payouts")
+    batch = result.batch
+    flash(
+        request,
+        f"Payout run {result.run.id} made draft batch {batch.id}: {batch.payout_count} payout(s), "
+        f"{format_money(batch.total, batch.currency)}.{skipped} Check the tie-out, then approve the batch.",
+    )
+    return redirect(f"/payouts/batches/{batch.id}")
+
+
+def _batch_page(
+    request: Request, me: Actor, batch_id: str, *, error: str | None = None, status_code: int = 200
+) -> Response:
+    with reading(request) as session:
+        batch = service.get_batch(session, me, batch_id)
+        context = {
+            "area": "console",
+            "me": me,
+            "role": role_of(me),
+            "page": "payouts",
+            "batch": batch,
+            "program_names": queries.program_names(session),
+            "payouts": queries.batch_payouts(session, batch.id),
+            "tie_out": queries.tie_out(session, batch),
+            "error": error,
+        }
+    return render(request, "console/batch.html", context, status_code=status_code)
+
+
+@router.get("/payouts/batches/{batch_id}")
+def batch_page(request: Request, batch_id: str, me: Actor = Staff) -> Response:
+    return _batch_page(request, me, batch_id)
+
+
+@router.post("/payouts/batches/{batch_id}/approve")
+def approve(
+    request: Request, batch_id: str, me: Actor = Staff, csrf_token: Annotated[str | None, Form()] = None
+) -> Response:
+    check_form_csrf(request, csrf_token)
+    try:
+        with unit_of_work(factory(request)) as session:
+            batch = service.approve_batch(session, actor=me, batch_id=batch_id, now=now(request))
+    except PartnerpayError as exc:
+        return _batch_page(request, me, batch_id, error=exc.message, status_code=exc.status)
+    flash(request, f"Batch {batch.id} approved. Send the file to the bank, then mark the batch paid.")
+    return redirect(f"/payouts/batches/{batch_id}")
+
+
+@router.post("/payouts/batches/{batch_id}/mark-paid")
+def mark_paid(
+    request: Request, batch_id: str, me: Actor = Staff, csrf_token: Annotated[str | None, Form()] = None
+) -> Response:
+    check_form_csrf(request, csrf_token)
+    try:
+        with unit_of_work(factory(request)) as session:
+            batch = service.mark_batch_paid(session, actor=me, batch_id=batch_id, now=now(request))
+    except PartnerpayError as exc:
+        return _batch_page(request, me, batch_id, error=exc.message, status_code=exc.status)
+    flash(request, f"Batch {batch.id} marked paid: {format_money(batch.total, batch.currency)}. Partners are notified.")
+    return redirect(f"/payouts/batches/{batch_id}")
+
+
+@router.get("/payouts/batches/{batch_id}/export.csv")
+def export(request: Request, batch_id: str, me: Actor = Staff) -> Response:
+    with reading(request) as session:
+        batch = service.get_batch(session, me, batch_id)
+        file = export_csv(session, batch)
+    return Response(
+        file.content,
+        media_type=file.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{file.filename}"',
+            "X-Control-Sum": str(file.control_sum),
+            "X-Item-Count": str(file.count),
+        },
+    )

@@ -1,0 +1,9 @@
+"""The staff console: every page needs a staff login (else a redirect to /login)."""
+
+from fastapi import APIRouter
+
+from partnerpay.web.console import auth, commissions, dashboard, partners, payouts
+
+router = APIRouter()
+for module in (auth, dashboard, partners, commissions, payouts):
+    router.include_router(module.router)

@@ -20,6 +20,7 @@ from partnerpay.cli_admin import apikeys, payouts, users
 from partnerpay.cli_common import database, err, fail, guarded, load_settings, out, parse_time, safe_url
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.clock import FixedClock, SystemClock
+from partnerpay.logs import configure as configure_logs
 
 app = typer.Typer(
     name="partnerpay",
@@ -82,6 +83,7 @@ def serve(
     from partnerpay.web.app import create_app
 
     settings = load_settings()
+    configure_logs(json=settings.log_json)
     try:
         settings.require_secret()
     except RuntimeError as exc:
@@ -152,6 +154,7 @@ def worker(
     from partnerpay.jobs.worker import Worker
 
     settings = load_settings()
+    configure_logs(json=settings.log_json)
     with database(settings) as factory:
         runner = Worker(factory, build_registry(), clock=SystemClock())
         if once:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -41,19 +40,3 @@ class EventIn(BaseModel):
     product: StrictStr | None = Field(default=None, max_length=200)
     original_external_id: StrictStr | None = None
     metadata: dict[str, Any] | None = None
-
-
-class EventOut(BaseModel):
-    id: str
-    program_id: str
-    type: str
-    external_id: str
-    occurred_at: datetime
-    customer_id: str
-    partner_id: str | None
-    amount: int | None
-    currency: str | None
-    product: str | None
-    original_event_id: str | None
-    metadata: dict[str, Any] | None
-    created_at: datetime

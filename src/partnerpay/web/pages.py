@@ -122,3 +122,15 @@ def login_keys(request: Request, realm: str, email: str) -> tuple[str, str]:
     """Limit guessing per account and per client address, whichever runs out first."""
     client = request.client.host if request.client else "unknown"
     return f"{realm}:email:{email.strip().lower()}", f"{realm}:ip:{client}"
+
+
+def start_session(request: Request, key: str, user_id: str) -> None:
+    """Log a user in; a fresh CSRF token per login makes any token seen before it worthless."""
+    request.session.pop("csrf", None)
+    request.session[key] = user_id
+
+
+def end_session(request: Request, key: str) -> None:
+    request.session.pop(key, None)
+    request.session.pop("csrf", None)
+    flash(request, "You are logged out.")

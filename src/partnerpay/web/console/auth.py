@@ -10,13 +10,14 @@ from partnerpay.auth.service import authenticate_staff
 from partnerpay.web.pages import (
     PageRoute,
     check_form_csrf,
-    flash,
+    end_session,
     login_keys,
     login_limiter,
     reading,
     redirect,
     render,
     safe_next,
+    start_session,
 )
 from partnerpay.web.security import staff_from_session
 
@@ -66,16 +67,12 @@ def login(
         user = authenticate_staff(session, email, password) if email.strip() and password else None
     if user is None:
         return _login_page(request, next_path=next, email=email.strip(), error=BAD_LOGIN, status=401)
-    # A fresh CSRF token per login, so a token seen before login is worthless after it.
-    request.session.pop("csrf", None)
-    request.session["staff_id"] = user.id
+    start_session(request, "staff_id", user.id)
     return redirect(safe_next(next, "/"))
 
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str | None, Form()] = None) -> Response:
     check_form_csrf(request, csrf_token)
-    request.session.pop("staff_id", None)
-    request.session.pop("csrf", None)
-    flash(request, "You are logged out.")
+    end_session(request, "staff_id")
     return redirect("/login")

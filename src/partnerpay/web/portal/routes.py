@@ -17,7 +17,7 @@ from partnerpay.web.pages import (
     LoginRequired,
     PageRoute,
     check_form_csrf,
-    flash,
+    end_session,
     login_keys,
     login_limiter,
     login_location,
@@ -26,6 +26,7 @@ from partnerpay.web.pages import (
     redirect,
     render,
     safe_next,
+    start_session,
 )
 from partnerpay.web.portal import queries
 from partnerpay.web.security import partner_from_session
@@ -88,8 +89,7 @@ def login(
         user = authenticate_partner_user(session, email, password) if email.strip() and password else None
     if user is None:
         return _login_page(request, next_path=next, email=email.strip(), error=BAD_LOGIN, status=401)
-    request.session.pop("csrf", None)
-    request.session["partner_user_id"] = user.id
+    start_session(request, "partner_user_id", user.id)
     # The portal only ever leads to portal pages.
     target = safe_next(next, HOME)
     return redirect(target if target == HOME or target.startswith((HOME + "?", HOME + "/")) else HOME)
@@ -98,9 +98,7 @@ def login(
 @router.post("/portal/logout")
 def logout(request: Request, csrf_token: Annotated[str | None, Form()] = None) -> Response:
     check_form_csrf(request, csrf_token)
-    request.session.pop("partner_user_id", None)
-    request.session.pop("csrf", None)
-    flash(request, "You are logged out.")
+    end_session(request, "partner_user_id")
     return redirect(LOGIN_PATH)
 
 

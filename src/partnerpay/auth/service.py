@@ -55,7 +55,7 @@ def authenticate_staff(session: Session, email: str, password: str) -> StaffUser
 
 def authenticate_partner_user(session: Session, email: str, password: str) -> PartnerUser | None:
     user = session.scalar(select(PartnerUser).where(PartnerUser.email == email.strip().lower()))
-    if user is None:
+    if user is None or user.password_hash is None:  # no password yet: the invitation sets it
         verify_password(DUMMY_HASH, password)
         return None
     return user if verify_password(user.password_hash, password) else None

@@ -8,9 +8,19 @@ from partnerpay.events.models import Customer, Event
 from partnerpay.jobs.models import OutboxJob
 from partnerpay.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
 from partnerpay.messaging.models import Notification
-from partnerpay.partners.models import Partner, PartnerUser
+from partnerpay.partners.models import (
+    Invitation,
+    Partner,
+    PartnerActivity,
+    PartnerGroup,
+    PartnerNote,
+    PartnerUser,
+    PayoutMethod,
+    Prospect,
+    TaxProfile,
+)
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutRun
-from partnerpay.programs.models import Program
+from partnerpay.programs.models import Program, ProgramTerms, TermsAcceptance
 
 __all__ = [
     "ApiKey",
@@ -20,16 +30,25 @@ __all__ = [
     "Customer",
     "Event",
     "IdempotencyRecord",
+    "Invitation",
     "LedgerAccount",
     "LedgerPosting",
     "LedgerTransaction",
     "Notification",
     "OutboxJob",
     "Partner",
+    "PartnerActivity",
+    "PartnerGroup",
+    "PartnerNote",
     "PartnerUser",
     "Payout",
     "PayoutBatch",
+    "PayoutMethod",
     "PayoutRun",
     "Program",
+    "ProgramTerms",
+    "Prospect",
     "StaffUser",
+    "TaxProfile",
+    "TermsAcceptance",
 ]

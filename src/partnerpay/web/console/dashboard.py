@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from partnerpay.auth.actor import Actor
+from partnerpay.jobs.worker import queue_stats
 from partnerpay.ledger.verify import verify
 from partnerpay.web.console import queries
 from partnerpay.web.console.access import Staff
@@ -21,6 +22,7 @@ def dashboard(request: Request, me: Actor = Staff) -> Response:
         payable = queries.payable_now(session, at)
         recent = queries.batches(session, limit=8)
         names = queries.program_names(session)
+        failed_jobs = queue_stats(session, now=at).counts.get("dead", 0)
     return render(
         request,
         "console/dashboard.html",
@@ -32,6 +34,7 @@ def dashboard(request: Request, me: Actor = Staff) -> Response:
             "payable": payable,
             "recent": recent,
             "program_names": names,
+            "failed_jobs": failed_jobs,
         },
     )
 

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from partnerpay.web.console import auth, commissions, dashboard, partners, payouts
+from partnerpay.web.console import auth, commissions, dashboard, jobs, partners, payouts
 
 router = APIRouter()
-for module in (auth, dashboard, partners, commissions, payouts):
+for module in (auth, dashboard, partners, commissions, payouts, jobs):
     router.include_router(module.router)

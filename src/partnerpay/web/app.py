@@ -68,9 +68,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     errors.install(app)
     app.include_router(api)
     from partnerpay.web.console.routes import router as console
+    from partnerpay.web.portal.onboarding import router as portal_onboarding
+    from partnerpay.web.portal.profile import router as portal_profile
     from partnerpay.web.portal.routes import router as portal
+    from partnerpay.web.public.routes import router as public
 
     app.include_router(console)
+    # Portal sub-pages first: their fixed paths must not be shadowed by the portal home's routes.
+    app.include_router(portal_onboarding)
+    app.include_router(portal_profile)
     app.include_router(portal)
+    app.include_router(public)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     return app

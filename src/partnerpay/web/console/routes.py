@@ -2,8 +2,19 @@
 
 from fastapi import APIRouter
 
-from partnerpay.web.console import auth, commissions, dashboard, jobs, partners, payouts
+from partnerpay.web.console import (
+    auth,
+    commissions,
+    dashboard,
+    imports,
+    jobs,
+    onboarding,
+    partner_pages,
+    partners,
+    payouts,
+)
 
 router = APIRouter()
-for module in (auth, dashboard, partners, commissions, payouts, jobs):
+# imports before partner_pages/partners so /partners/import is not taken for a partner id.
+for module in (auth, dashboard, imports, partner_pages, partners, commissions, payouts, jobs, onboarding):
     router.include_router(module.router)

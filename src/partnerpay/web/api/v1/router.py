@@ -2,8 +2,19 @@
 
 from fastapi import APIRouter
 
-from partnerpay.web.api.v1 import commissions, events, ledger, payouts, programs
+from partnerpay.web.api.v1 import (
+    commissions,
+    events,
+    imports,
+    ledger,
+    onboarding,
+    partner_admin,
+    payout_details,
+    payouts,
+    programs,
+)
 
 api = APIRouter(prefix="/api/v1")
-for module in (programs, events, commissions, payouts, ledger):
+# partner_admin and imports come before programs so /partners/import and /partners/export win over /partners/{id}.
+for module in (partner_admin, imports, programs, onboarding, payout_details, events, commissions, payouts, ledger):
     api.include_router(module.router)

@@ -1,0 +1,1 @@
+"""Public pages: application forms, invitation links."""

@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.read_factory = make_session_factory(engine, readonly=True)
     app.state.clock = clock or SystemClock()
     # 10 tries per account or address in 15 minutes: plenty for people, useless for guessing.
     app.state.login_limiter = SlidingWindowLimiter(limit=10, window=timedelta(minutes=15), clock=app.state.clock)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.auth.actor import ROLE_SCOPES, Actor, ActorType
 from partnerpay.kit.ratelimit import SlidingWindowLimiter
-from partnerpay.web.security import check_csrf, csrf_token, factory
+from partnerpay.web.security import check_csrf, csrf_token, read_factory
 
 FLASH_KEY = "flash"
 
@@ -72,7 +72,7 @@ def now(request: Request) -> datetime:
 @contextmanager
 def reading(request: Request) -> Iterator[Session]:
     """A session for a page's reads; writes go through unit_of_work and a service."""
-    with factory(request)() as session:
+    with read_factory(request)() as session:
         yield session
 
 

@@ -21,6 +21,11 @@ def factory(request: Request) -> sessionmaker[Session]:
     return request.app.state.session_factory  # type: ignore[no-any-return]
 
 
+def read_factory(request: Request) -> sessionmaker[Session]:
+    """Sessions for requests that only read (no write lock on SQLite)."""
+    return request.app.state.read_factory  # type: ignore[no-any-return]
+
+
 def csrf_token(request: Request) -> str:
     token = request.session.get("csrf")
     if not token:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.auth.actor import Actor
 from partnerpay.kit.errors import Forbidden
-from partnerpay.web.security import api_actor, factory
+from partnerpay.web.security import api_actor, read_factory
 
 Caller = Depends(api_actor)
 Limit = Query(50, ge=1, le=500, description="page size, at most 500")
@@ -23,7 +23,7 @@ def now(request: Request) -> datetime:
 def reader(request: Request, actor: Actor) -> Session:
     if not actor.can("read"):
         raise Forbidden("this key has no 'read' scope")
-    return factory(request)()
+    return read_factory(request)()
 
 
 def need(actor: Actor, scope: str) -> None:

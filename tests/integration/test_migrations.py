@@ -33,8 +33,8 @@ class TestMigrations:
             with eng.begin() as conn:
                 conn.execute(
                     text(
-                        "INSERT INTO programs (id, name, currency, hold_days, default_percent_bp, cookie_days, rounding,"
-                        " created_at) VALUES ('prg_1', 'Old', 'EUR', 30, 2000, 30, 'half_even', '2026-01-01 00:00:00')"
+                        "INSERT INTO programs (id, name, currency, hold_days, default_percent_bp, cookie_days,"
+                        " rounding, created_at) VALUES ('prg_1', 'Old', 'EUR', 30, 2000, 30, 'half_even', '2026-01-01 00:00:00')"
                     )
                 )
                 conn.execute(

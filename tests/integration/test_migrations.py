@@ -34,7 +34,8 @@ class TestMigrations:
                 conn.execute(
                     text(
                         "INSERT INTO programs (id, name, currency, hold_days, default_percent_bp, cookie_days,"
-                        " rounding, created_at) VALUES ('prg_1', 'Old', 'EUR', 30, 2000, 30, 'half_even', '2026-01-01 00:00:00')"
+                        " rounding, created_at)"
+                        " VALUES ('prg_1', 'Old', 'EUR', 30, 2000, 30, 'half_even', '2026-01-01 00:00:00')"
                     )
                 )
                 conn.execute(

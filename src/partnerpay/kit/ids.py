@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
 
 PREFIXES = frozenset(
     {
@@ -33,6 +35,15 @@ PREFIXES = frozenset(
         "acc",
         "aud",
         "ntf",
+        "pm",  # payout method
+        "tax",  # tax profile
+        "act",  # partner activity (timeline)
+        "note",  # staff note on a partner
+        "prs",  # recruitment prospect
+        "inv",  # portal invitation (welcome, invitation, reset)
+        "trm",  # program terms version
+        "tac",  # terms acceptance
+        "imp",  # partner CSV import
     }
 )
 
@@ -52,6 +63,16 @@ def new_id(prefix: str) -> str:
     millis = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     return f"{prefix}_{_encode(millis, 10)}{_encode(rand, 16)}"
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """`count` ids at once for bulk writes: new_id's layout, one clock read, one random draw."""
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    head = f"{prefix}_{_encode(time.time_ns() // 1_000_000, 10)}"
+    # 10 random bytes are exactly 16 base32 characters, so one encoding of all of them serves every id.
+    text = base64.b32encode(os.urandom(10 * count)).translate(_FROM_RFC4648).decode()
+    return [head + text[i : i + 16] for i in range(0, 16 * count, 16)]
 
 
 def has_prefix(value: str, prefix: str) -> bool:

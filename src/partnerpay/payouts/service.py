@@ -94,19 +94,20 @@ def create_payout_run(
             CommissionLine.partner_id,
             CommissionLine.currency,
             Partner.status,
+            Partner.payout_review_until,
             func.sum(CommissionLine.amount),
             func.count(),
         )
         .join(Partner, Partner.id == CommissionLine.partner_id)
         .where(eligible)
-        .group_by(CommissionLine.partner_id, CommissionLine.currency, Partner.status)
+        .group_by(CommissionLine.partner_id, CommissionLine.currency, Partner.status, Partner.payout_review_until)
         .order_by(CommissionLine.partner_id)
     ).all()
     run = PayoutRun(id=new_id("run"), program_id=program.id, as_of=cutoff, created_by=actor.id, created_at=now)
     session.add(run)
     result = RunResult(run=run, batch=None)
     payable: list[tuple[str, str, int, int]] = []
-    for partner_id, currency, status, total, count in sums:
+    for partner_id, currency, status, review_until, total, count in sums:
         total = int(total)
         if status != PartnerStatus.ACTIVE.value:
             result.skipped.append({"partner_id": partner_id, "reason": f"partner_{status}", "amount": total})
@@ -114,6 +115,16 @@ def create_payout_run(
             result.skipped.append({"partner_id": partner_id, "reason": "negative_balance_carried", "amount": total})
         elif total == 0:
             result.skipped.append({"partner_id": partner_id, "reason": "nets_to_zero", "amount": 0})
+        elif review_until is not None and review_until > cutoff:
+            # Changed payout details hold the payout for review (a hijacked login redirecting money).
+            result.skipped.append(
+                {
+                    "partner_id": partner_id,
+                    "reason": "payout_details_changed",
+                    "amount": total,
+                    "until": review_until.isoformat(),
+                }
+            )
         else:
             payable.append((partner_id, currency, total, int(count)))
     session.flush()

@@ -55,6 +55,11 @@ class StateMachine:
             .execution_options(synchronize_session="fetch")
         )
         moved = int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+        # "fetch" moves status, but other SET columns of objects loaded earlier can stay stale.
+        changed = ["status", *(values or {})]
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, model) and obj.id in ids:
+                session.expire(obj, changed)
         if moved != len(ids):
             raise InvalidTransition(
                 f"{len(ids) - moved} {self.name}(s) changed state meanwhile; nothing was changed",

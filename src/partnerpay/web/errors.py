@@ -47,7 +47,9 @@ def _render(request: Request, status: int, body: dict[str, Any]) -> Response:
 
 def validation_message(err: dict[str, Any]) -> tuple[str | None, str]:
     """The field path and a sentence a person can act on, from one pydantic error."""
-    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    loc = [str(p) for p in err.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]  # where it came from, not part of the field's name (a field may itself be "body")
     field = ".".join(loc) or None
     kind = err.get("type", "")
     value = err.get("input")

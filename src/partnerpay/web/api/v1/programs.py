@@ -13,7 +13,6 @@ from partnerpay.commissions.queries import partner_balance
 from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.paging import paginate
 from partnerpay.partners import service as partners
-from partnerpay.partners.models import Partner
 from partnerpay.programs import service as programs
 from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
@@ -67,28 +66,7 @@ def create_partner(request: Request, body: PartnerIn, actor: Actor = Caller) -> 
     )
 
 
-@router.get("/partners")
-def list_partners(
-    request: Request,
-    actor: Actor = Caller,
-    program_id: str | None = None,
-    status: str | None = None,
-    group_id: str | None = None,
-    cursor: str | None = CursorParam,
-    limit: int = Limit,
-) -> dict[str, Any]:
-    with reader(request, actor) as s:
-        stmt = select(Partner)
-        if actor.program_id:
-            stmt = stmt.where(Partner.program_id == actor.program_id)
-        if program_id:
-            stmt = stmt.where(Partner.program_id == program_id)
-        if status:
-            stmt = stmt.where(Partner.status == status)
-        if group_id:
-            stmt = stmt.where(Partner.group_id == group_id)
-        result = paginate(s, stmt, Partner.id, cursor=cursor, limit=limit)
-        return page(PartnerOut, result.data, result.next_cursor)
+# GET /partners (the filtered list) lives in partner_admin.py with the export and the other filters.
 
 
 @router.get("/partners/{partner_id}", response_model=PartnerOut)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from common import alternate, fresh_database, median_rate, result_line
 from partnerpay.auth.actor import SYSTEM
-from partnerpay.db.engine import make_engine, make_session_factory
+from partnerpay.db.engine import SQLITE_CACHE_KIB, make_engine, make_session_factory
 from partnerpay.kit.ids import new_id
 from partnerpay.ledger import service as ledger
 from partnerpay.ledger.models import AccountKind
@@ -73,7 +73,8 @@ def run_raw(
         import sqlite3
 
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL"):
+        # The same connection settings partnerpay's engine uses, so only the work differs.
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL", f"cache_size=-{SQLITE_CACHE_KIB}"):
             conn.execute(f"PRAGMA {pragma}")
         stamp = NOW.strftime("%Y-%m-%d %H:%M:%S.%f")
         work = [([(*t[:7], stamp) for t in txs], posts) for txs, posts in work]

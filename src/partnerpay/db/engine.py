@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+SQLITE_CACHE_KIB = 65536
+
 
 def normalise_url(url: str) -> str:
     """Accept postgresql:// and postgres:// and use psycopg 3 for both."""
@@ -38,6 +40,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         # FULL: a committed money write survives power loss, not just a process crash.
         cursor.execute("PRAGMA synchronous=FULL")
+        # 64 MiB of page cache (default is 2 MiB): index inserts of large ledgers stay in memory.
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from partnerpay.cli_admin import apikeys, payouts, users
 from partnerpay.cli_common import database, err, fail, guarded, load_settings, out, parse_time, safe_url
+from partnerpay.cli_import import partners
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.clock import FixedClock, SystemClock
 from partnerpay.logs import configure as configure_logs
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.add_typer(users, name="users")
 app.add_typer(apikeys, name="apikeys")
 app.add_typer(payouts, name="payouts")
+app.add_typer(partners, name="partners")
 
 
 def _migrate(url: str) -> tuple[str | None, str | None]:
@@ -156,7 +158,7 @@ def worker(
     settings = load_settings()
     configure_logs(json=settings.log_json)
     with database(settings) as factory:
-        runner = Worker(factory, build_registry(), clock=SystemClock())
+        runner = Worker(factory, build_registry(settings), clock=SystemClock())
         if once:
             ran = runner.run_pending()
             out().print(f"Ran {ran} job(s); nothing else is due.")

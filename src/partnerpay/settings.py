@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from partnerpay.kit.crypto import SecretBox
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARTNERPAY_", env_file=".env", extra="ignore")
@@ -17,6 +19,17 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 1.0
     session_max_age_seconds: int = 12 * 3600
     log_json: bool = False
+    # Outgoing email (welcome and invitation links). No host: emails are logged instead of sent,
+    # so the demo runs offline.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "partnerpay <partnerpay@localhost>"
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 15.0
+    # After a key change, the old keys (JSON list) still open secrets sealed with them.
+    retired_secret_keys: list[SecretStr] = Field(default_factory=list)
 
     def require_secret(self) -> str:
         key = self.secret_key.get_secret_value()
@@ -25,6 +38,10 @@ class Settings(BaseSettings):
                 "PARTNERPAY_SECRET_KEY must be set to at least 32 characters (make run writes one to .env)"
             )
         return key
+
+    def secret_box(self) -> SecretBox:
+        """Encrypts secrets at rest with keys derived from the secret key (retired keys still decrypt)."""
+        return SecretBox(self.require_secret(), retired=[k.get_secret_value() for k in self.retired_secret_keys])
 
     @property
     def is_sqlite(self) -> bool:

@@ -436,7 +436,7 @@ class TestRegistry:
             registry.register(NOTIFY_PARTNER)(notify_partner)
 
     def test_build_registry_knows_notify_partner(self) -> None:
-        assert build_registry().kinds() == [NOTIFY_PARTNER]
+        assert NOTIFY_PARTNER in build_registry().kinds()
 
 
 def run_in_threads(target: Callable[[Any], None], args: list[Any]) -> None:

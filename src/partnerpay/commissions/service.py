@@ -22,6 +22,7 @@ from partnerpay.kit.state import StateMachine
 from partnerpay.ledger import service as ledger
 from partnerpay.ledger.models import AccountKind
 from partnerpay.partners.models import Partner, PartnerStatus
+from partnerpay.programs import terms
 from partnerpay.programs.models import Program
 
 LINES = StateMachine(
@@ -78,6 +79,8 @@ def earn_on_payment(
     """The program's default rate on a paying event; nothing for a partner who may not earn."""
     assert event.amount is not None and event.currency is not None
     if partner.status != PartnerStatus.ACTIVE.value or program.default_percent_bp == 0:
+        return []
+    if not terms.may_earn(session, actor=actor, partner=partner, event=event, now=now):
         return []
     rounding = Rounding(program.rounding)
     amount = percent_of(event.amount, program.default_percent_bp, rounding)

@@ -7,10 +7,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from partnerpay.integrations.smtp import mailer_for
 from partnerpay.jobs.registry import JobContext, PermanentJobError, Registry
 from partnerpay.kit.ids import new_id
+from partnerpay.messaging.email import EMAIL_SEND, email_handler
 from partnerpay.messaging.models import Notification
 from partnerpay.partners.models import Partner
+from partnerpay.settings import Settings
 
 NOTIFY_PARTNER = "notify.partner"
 
@@ -47,8 +50,13 @@ def notify_partner(session: Session, payload: dict[str, Any], context: JobContex
     session.flush()
 
 
-def build_registry() -> Registry:
-    """Every handler partnerpay has; the worker entry points build this once and pass it in."""
+def build_registry(settings: Settings | None = None) -> Registry:
+    """Every handler partnerpay has; the worker entry points build this once and pass it in.
+
+    Without settings (tests, tools) email goes to the log instead of an SMTP server.
+    """
     registry = Registry()
     registry.register(NOTIFY_PARTNER)(notify_partner)
+    base_url = settings.base_url if settings is not None else Settings.model_fields["base_url"].default
+    registry.add(EMAIL_SEND, email_handler(mailer_for(settings), base_url=base_url))
     return registry

@@ -45,6 +45,8 @@ def create_partner(
     group_id: str | None = None,
     country: str | None = None,
     referral_code: str | None = None,
+    status: PartnerStatus = PartnerStatus.ACTIVE,
+    source: str = "staff",
 ) -> Partner:
     get_program(session, actor, program_id)
     if not name.strip():
@@ -63,7 +65,8 @@ def create_partner(
         name=name.strip(),
         email=email,
         referral_code=code,
-        status=PartnerStatus.ACTIVE.value,
+        status=status.value,
+        source=source,
         group_id=group_id,
         country=country,
         created_at=now,

@@ -34,7 +34,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         worker = None
         if settings.in_process_worker:
             # Embedded mode: one process serves and works; on PostgreSQL run `partnerpay worker` instead.
-            worker = Worker(app.state.session_factory, build_registry(), clock=app.state.clock).start_in_thread(
+            worker = Worker(app.state.session_factory, build_registry(settings), clock=app.state.clock).start_in_thread(
                 poll_seconds=settings.worker_poll_seconds
             )
         yield
@@ -55,6 +55,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.session_factory = make_session_factory(engine)
     app.state.read_factory = make_session_factory(engine, readonly=True)
     app.state.clock = clock or SystemClock()
+    app.state.secret_box = settings.secret_box()
     # 10 tries per account or address in 15 minutes: plenty for people, useless for guessing.
     app.state.login_limiter = SlidingWindowLimiter(limit=10, window=timedelta(minutes=15), clock=app.state.clock)
     app.state.templates = configure(Jinja2Templates(directory=str(HERE / "templates")))

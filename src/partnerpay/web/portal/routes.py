@@ -13,6 +13,7 @@ from partnerpay.auth.actor import Actor
 from partnerpay.auth.service import authenticate_partner_user
 from partnerpay.partners.models import Partner
 from partnerpay.programs.models import Program
+from partnerpay.programs.terms import needs_acceptance
 from partnerpay.web.pages import (
     LoginRequired,
     PageRoute,
@@ -123,5 +124,6 @@ def home(request: Request, me: Actor = PartnerUserActor, before: str | None = No
             "before": before,
             "payouts": queries.payouts(session, partner.id),
             "notifications": queries.notifications(session, partner.id),
+            "terms_due": needs_acceptance(session, partner.id),
         }
     return render(request, "portal/home.html", context)

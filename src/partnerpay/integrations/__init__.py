@@ -1,0 +1,1 @@
+"""Providers outside partnerpay (SMTP, payment and CRM APIs), each behind a small interface."""

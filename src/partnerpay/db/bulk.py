@@ -27,6 +27,16 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
+def _sqlite_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """The rows with their datetimes as SQLite text; a batch shares a few times, so each is formatted once."""
+    columns = list(zip(*rows, strict=True))
+    for i, column in enumerate(columns):
+        if any(issubclass(kind, datetime) for kind in set(map(type, column))):
+            text = {value: _sqlite_value(value) for value in set(column)}
+            columns[i] = tuple(map(text.__getitem__, column))
+    return list(zip(*columns, strict=True))
+
+
 def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Insert rows (tuples in `columns` order) in the session's current transaction."""
     if not rows:
@@ -43,7 +53,7 @@ def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Sequ
         marks = ", ".join("?" for _ in columns)
         conn.exec_driver_sql(
             f"INSERT INTO {table} ({cols}) VALUES ({marks})",  # noqa: S608 - table/columns are ours
-            [tuple(_sqlite_value(v) for v in row) for row in rows],
+            _sqlite_rows(rows),
         )
         return
     marks = ", ".join("%s" for _ in columns)

@@ -15,8 +15,18 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit.models import AuditEntry
-from partnerpay.audit.service import GENESIS, chain_hash, hashed_fields, record, record_many, verify_chain
+from partnerpay.audit.service import (
+    GENESIS,
+    canonical,
+    chain_hash,
+    hashed_fields,
+    hashed_text,
+    record,
+    record_many,
+    verify_chain,
+)
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
+from partnerpay.db.base import canonical_json
 from partnerpay.kit.clock import FixedClock
 
 AuditItem = tuple[str, str, str | None, Any, Any]  # what record_many takes per row
@@ -470,3 +480,39 @@ class TestAppendOnly:
         assert [r.hash for r in rows(session)] == hashes
         assert session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "edited")) == 0
         assert verify_chain(session) == (3, [])
+
+
+class TestHashedText:
+    @given(
+        before=st.none() | st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=8), max_size=4),
+        after=st.none() | st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=8) | st.none()),
+        object_id=st.text(min_size=1, max_size=12),
+        program_id=st.none() | st.text(max_size=6),
+    )
+    def test_assembled_text_equals_the_canonical_dict_form(
+        self, before: Any, after: Any, object_id: str, program_id: str | None
+    ) -> None:
+        at = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+        fields = hashed_fields(
+            at=at,
+            actor_type="staff",
+            actor_id="usr_ü",
+            action="partner.create",
+            object_type="partner",
+            object_id=object_id,
+            program_id=program_id,
+            before=before,
+            after=after,
+        )
+        assembled = hashed_text(
+            at_iso=at.isoformat(timespec="microseconds"),
+            actor_type="staff",
+            actor_id="usr_ü",
+            action="partner.create",
+            object_type="partner",
+            object_id=object_id,
+            program_id=program_id,
+            before_text=None if before is None else canonical_json(before),
+            after_text=None if after is None else canonical_json(after),
+        )
+        assert assembled == canonical(fields)

@@ -26,4 +26,5 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(CanonicalJSON, default=None)
     after: Mapped[dict[str, Any] | None] = mapped_column(CanonicalJSON, default=None)
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Not unique-indexed: the chain (each prev_hash = the row before) is what proves integrity.
+    hash: Mapped[str] = mapped_column(String(64))

@@ -27,14 +27,26 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def _sqlite_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+def _sqlite_rows(rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
     """The rows with their datetimes as SQLite text; a batch shares a few times, so each is formatted once."""
-    columns = list(zip(*rows, strict=True))
-    for i, column in enumerate(columns):
-        if any(issubclass(kind, datetime) for kind in set(map(type, column))):
-            text = {value: _sqlite_value(value) for value in set(column)}
-            columns[i] = tuple(map(text.__getitem__, column))
-    return list(zip(*columns, strict=True))
+    first = rows[0]
+    # Rows of one insert share their column types; only a column that starts with None needs a scan.
+    columns = [
+        i for i, value in enumerate(first)
+        if isinstance(value, datetime) or (value is None and any(isinstance(r[i], datetime) for r in rows))
+    ]  # fmt: skip
+    if not columns:
+        return rows if isinstance(first, tuple) else [tuple(r) for r in rows]
+    text: dict[datetime, str] = {}
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        converted = list(row)
+        for i in columns:
+            value = converted[i]
+            if value is not None:
+                converted[i] = text.get(value) or text.setdefault(value, _sqlite_value(value))
+        out.append(tuple(converted))
+    return out
 
 
 def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -57,7 +57,6 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_log")),
-        sa.UniqueConstraint("hash", name=op.f("uq_audit_log_hash")),
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_log_program_id"), ["program_id"], unique=False)

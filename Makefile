@@ -42,10 +42,12 @@ pytest: venv browser
 
 test: lint typecheck pytest
 
+BENCHES := ledger_post_batch partner_import
+
 bench: venv
-	$(BIN)/python bench/ledger_post_batch.py --size ci --db sqlite
-	@if [ -n "$$PARTNERPAY_BENCH_DATABASE_URL" ]; then \
-	  $(BIN)/python bench/ledger_post_batch.py --size ci --db postgresql; fi
+	@for b in $(BENCHES); do $(BIN)/python bench/$$b.py --size ci --db sqlite || exit 1; \
+	  if [ -n "$$PARTNERPAY_BENCH_DATABASE_URL" ]; then $(BIN)/python bench/$$b.py --size ci --db postgresql || exit 1; fi; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -129,9 +129,14 @@ def check_login_email_free(session: Session, email: str, partner_id: str | None 
         )
 
 
-def _portal_user(session: Session, *, actor: Actor, partner: Partner, now: datetime) -> PartnerUser:
-    """The partner's login for its email, created without a password (the invitation sets it)."""
-    email = partner.email.lower()
+def _portal_user(
+    session: Session, *, actor: Actor, partner: Partner, now: datetime, email: str | None = None
+) -> PartnerUser:
+    """The login for `email` (default: the partner's own), created without a password (the invitation sets it).
+
+    The first login of a partner is its owner; every later one is a member.
+    """
+    email = (email or partner.email).lower()
     check_login_email_free(session, email, partner.id)
     user = session.scalar(select(PartnerUser).where(PartnerUser.email == email))
     if user is not None:
@@ -161,17 +166,34 @@ def _portal_user(session: Session, *, actor: Actor, partner: Partner, now: datet
 
 
 def _new_invitation(
-    session: Session, *, actor: Actor, partner: Partner, kind: InvitationKind, now: datetime
+    session: Session,
+    *,
+    actor: Actor,
+    partner: Partner,
+    kind: InvitationKind,
+    now: datetime,
+    email: str | None = None,
 ) -> tuple[Invitation, str]:
-    """Revoke the partner's open links, store a new one (hash only) and email it through the outbox."""
-    user = _portal_user(session, actor=actor, partner=partner, now=now)
+    """Revoke the open links for this login, store a new one (hash only) and email it through the outbox.
+
+    `email` is the login's (default: the partner's own). The open links of the partner's other member
+    logins stay valid: inviting a colleague must not break the link someone else is about to use.
+    """
+    user = _portal_user(session, actor=actor, partner=partner, now=now, email=email)
     if user.password_hash is not None and kind is not InvitationKind.RESET:
         raise Conflict(
             f"{user.email} already set a password and can log in at /portal/login; send a password reset instead",
             field="email",
         )
+    other_members = select(PartnerUser.email).where(
+        PartnerUser.partner_id == partner.id, PartnerUser.role == "member", PartnerUser.email != user.email
+    )
     still_open = session.scalars(
-        select(Invitation).where(Invitation.partner_id == partner.id, status_filter(InvitationStatus.VALID, now))
+        select(Invitation).where(
+            Invitation.partner_id == partner.id,
+            status_filter(InvitationStatus.VALID, now),
+            Invitation.email.not_in(other_members),
+        )
     ).all()
     for old in still_open:
         old.revoked_at = now
@@ -302,7 +324,16 @@ def resend_invitation(session: Session, *, actor: Actor, invitation_id: str, now
     partner = get_partner(session, actor, old.partner_id)
     if partner.status not in MAY_LOG_IN:
         raise Conflict(f"partner {partner.name} is {partner.status}; no login link is sent", field="invitation_id")
-    return _new_invitation(session, actor=actor, partner=partner, kind=InvitationKind(old.kind), now=now)
+    login = session.scalar(
+        select(PartnerUser.email).where(
+            PartnerUser.partner_id == partner.id, PartnerUser.email == old.email, PartnerUser.role == "member"
+        )
+    )
+    # A member's link goes to the member again; the partner's own link follows the partner's current email.
+    email = login if login is not None and login != partner.email.lower() else None
+    return _new_invitation(
+        session, actor=actor, partner=partner, kind=InvitationKind(old.kind), now=now, email=email
+    )
 
 
 def revoke_invitation(session: Session, *, actor: Actor, invitation_id: str, now: datetime) -> Invitation:

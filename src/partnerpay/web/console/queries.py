@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from partnerpay.auth.actor import Actor
 from partnerpay.commissions.models import CommissionLine, LineStatus
+from partnerpay.commissions.queries import list_lines
 from partnerpay.kit.paging import Page, paginate
 from partnerpay.partners.models import Partner
+from partnerpay.partners.queries import staff_emails
 from partnerpay.payouts.exporters.csv_file import control_sum_of, export_csv
 from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch
 from partnerpay.programs.models import Program
@@ -35,6 +38,25 @@ def partner_names(session: Session, ids: Iterable[str]) -> dict[str, str]:
     if not wanted:
         return {}
     return dict(session.execute(select(Partner.id, Partner.name).where(Partner.id.in_(wanted))).all())
+
+
+def owned_by(owner_id: str) -> ColumnElement[bool]:
+    """Commission lines of the partners this staff user owns (the "mine" filter)."""
+    return CommissionLine.partner_id.in_(select(Partner.id).where(Partner.owner_id == owner_id))
+
+
+def partner_owners(session: Session, partner_ids: Iterable[str]) -> dict[str, str]:
+    """Owner email per partner id; partners without an owner are left out."""
+    wanted = sorted(set(partner_ids))
+    if not wanted:
+        return {}
+    owner_of = dict(
+        session.execute(
+            select(Partner.id, Partner.owner_id).where(Partner.id.in_(wanted), Partner.owner_id.is_not(None))
+        ).all()
+    )
+    emails = staff_emails(session, owner_of.values())
+    return {pid: emails.get(oid, oid) for pid, oid in owner_of.items()}
 
 
 @dataclass(frozen=True)
@@ -67,12 +89,16 @@ def _sum_where(cond: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((cond, CommissionLine.amount), else_=0)), 0)
 
 
-def program_summaries(session: Session, now: datetime) -> list[ProgramSummary]:
-    """One summary per program: line totals by state and currency, and what waits for a decision."""
+def program_summaries(session: Session, now: datetime, *, owner_id: str | None = None) -> list[ProgramSummary]:
+    """One summary per program: line totals by state and currency, and what waits for a decision.
+
+    With owner_id, line totals and pending counts cover only that staff user's partners; payout batches
+    are program-wide and always counted."""
     line = CommissionLine
     summaries = {p.id: ProgramSummary(p) for p in programs(session)}
     held = line.hold_until > now
     is_approved = line.status == APPROVED
+    mine = owned_by(owner_id) if owner_id else true()
     rows = session.execute(
         select(
             line.program_id,
@@ -83,6 +109,7 @@ def program_summaries(session: Session, now: datetime) -> list[ProgramSummary]:
             _sum_where(line.status == LineStatus.IN_BATCH.value),
             _sum_where(line.status == LineStatus.PAID.value),
         )
+        .where(mine)
         .group_by(line.program_id, line.currency)
         .order_by(line.program_id, line.currency)
     ).all()
@@ -91,7 +118,7 @@ def program_summaries(session: Session, now: datetime) -> list[ProgramSummary]:
             summaries[program_id].buckets.append(Buckets(currency, *(int(a) for a in amounts)))
     for program_id, count, oldest in session.execute(
         select(line.program_id, func.count(), func.min(line.created_at))
-        .where(line.status == PENDING)
+        .where(line.status == PENDING, mine)
         .group_by(line.program_id)
     ):
         if program_id in summaries:
@@ -120,14 +147,16 @@ class Payable:
     partners: int
 
 
-def payable_now(session: Session, now: datetime) -> dict[str, list[Payable]]:
+def payable_now(session: Session, now: datetime, *, owner_id: str | None = None) -> dict[str, list[Payable]]:
+    """Per program and currency; with owner_id, only the lines of that staff user's partners."""
     line = CommissionLine
+    mine = owned_by(owner_id) if owner_id else true()
     result: dict[str, list[Payable]] = defaultdict(list)
     for program_id, currency, total, lines, partners in session.execute(
         select(
             line.program_id, line.currency, func.sum(line.amount), func.count(), func.count(line.partner_id.distinct())
         )
-        .where(line.status == APPROVED, line.hold_until <= now, line.payout_id.is_(None))
+        .where(line.status == APPROVED, line.hold_until <= now, line.payout_id.is_(None), mine)
         .group_by(line.program_id, line.currency)
         .order_by(line.program_id, line.currency)
     ):
@@ -165,7 +194,9 @@ class LineTotal:
     total: int
 
 
-def line_totals(session: Session, *, status: str | None, program_id: str | None) -> list[LineTotal]:
+def line_totals(
+    session: Session, *, status: str | None, program_id: str | None, owner_id: str | None = None
+) -> list[LineTotal]:
     """Count and sum of the lines matching a filter, one row per currency (never mixed)."""
     line = CommissionLine
     stmt = select(line.currency, func.count(), func.sum(line.amount)).group_by(line.currency).order_by(line.currency)
@@ -173,7 +204,35 @@ def line_totals(session: Session, *, status: str | None, program_id: str | None)
         stmt = stmt.where(line.status == status)
     if program_id:
         stmt = stmt.where(line.program_id == program_id)
+    if owner_id:
+        stmt = stmt.where(owned_by(owner_id))
     return [LineTotal(c, int(n), int(s)) for c, n, s in session.execute(stmt)]
+
+
+def lines_page(
+    session: Session,
+    actor: Actor,
+    *,
+    status: str | None,
+    program_id: str | None,
+    owner_id: str | None,
+    cursor: str | None,
+    limit: int = 50,
+) -> Page[CommissionLine]:
+    """The commissions table: list_lines, narrowed to one owner's partners when owner_id is given."""
+    if not owner_id:
+        return list_lines(session, actor, program_id=program_id, status=status, cursor=cursor, limit=limit)
+    line = CommissionLine
+    stmt = select(line).where(owned_by(owner_id))
+    if actor.program_id is not None:
+        stmt = stmt.where(line.program_id == actor.program_id)
+    if actor.partner_id is not None:
+        stmt = stmt.where(line.partner_id == actor.partner_id)
+    if program_id:
+        stmt = stmt.where(line.program_id == program_id)
+    if status:
+        stmt = stmt.where(line.status == status)
+    return paginate(session, stmt, line.id, cursor=cursor, limit=limit)
 
 
 @dataclass(frozen=True)

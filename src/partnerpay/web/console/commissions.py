@@ -11,7 +11,6 @@ from fastapi import APIRouter, Form, Request, Response
 
 from partnerpay.auth.actor import Actor
 from partnerpay.commissions.models import CommissionLine, LineStatus
-from partnerpay.commissions.queries import list_lines
 from partnerpay.commissions.service import approve_lines
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import NotFound, PartnerpayError, ValidationError
@@ -50,13 +49,22 @@ def _page(
     status: str,
     program_id: str,
     cursor: str | None,
+    mine: str = "",
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    owner_id = me.id if mine == "1" else None
     with reading(request) as session:
-        page = list_lines(
-            session, me, program_id=program_id or None, status=_status_filter(status), cursor=cursor, limit=50
+        page = queries.lines_page(
+            session,
+            me,
+            status=_status_filter(status),
+            program_id=program_id or None,
+            owner_id=owner_id,
+            cursor=cursor,
+            limit=50,
         )
+        partner_ids = [line.partner_id for line in page.data]
         context: dict[str, Any] = {
             "area": "console",
             "me": me,
@@ -64,12 +72,16 @@ def _page(
             "page": "commissions",
             "lines": page.data,
             "next_cursor": page.next_cursor,
-            "names": queries.partner_names(session, (line.partner_id for line in page.data)),
-            "totals": queries.line_totals(session, status=_status_filter(status), program_id=program_id or None),
+            "names": queries.partner_names(session, partner_ids),
+            "owners": queries.partner_owners(session, partner_ids),
+            "totals": queries.line_totals(
+                session, status=_status_filter(status), program_id=program_id or None, owner_id=owner_id
+            ),
             "programs": queries.programs(session),
             "filters": FILTERS,
             "status": status,
             "program_id": program_id,
+            "mine": owner_id is not None,
             "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "error": error,
         }
@@ -78,9 +90,15 @@ def _page(
 
 @router.get("/commissions")
 def commissions(
-    request: Request, me: Actor = Staff, status: str = DEFAULT_FILTER, program_id: str = "", cursor: str | None = None
+    request: Request,
+    me: Actor = Staff,
+    status: str = DEFAULT_FILTER,
+    program_id: str = "",
+    cursor: str | None = None,
+    mine: str = "",
 ) -> Response:
-    return _page(request, me, status=status, program_id=program_id, cursor=cursor)
+    """`mine=1`: only the lines of partners the logged-in user owns."""
+    return _page(request, me, status=status, program_id=program_id, cursor=cursor, mine=mine)
 
 
 def approved_message(lines: Sequence[CommissionLine]) -> str:
@@ -101,6 +119,7 @@ def _back_page(request: Request, me: Actor, target: str, error: str, status_code
         status=query.get("status", [DEFAULT_FILTER])[0],
         program_id=query.get("program_id", [""])[0],
         cursor=query.get("cursor", [None])[0],
+        mine=query.get("mine", [""])[0],
         error=error,
         status_code=status_code,
     )
@@ -156,9 +175,17 @@ def approve_one(
         if line is None or not me.sees_program(line.program_id):
             raise NotFound(f"commission line {line_id} not found", field="ids")
         names = queries.partner_names(session, [line.partner_id])
+        owners = queries.partner_owners(session, [line.partner_id])
     return render(
         request,
         "console/_line_row.html",
-        {"line": line, "names": names, "row_error": error, "just_approved": error is None, "back": next},
+        {
+            "line": line,
+            "names": names,
+            "owners": owners,
+            "row_error": error,
+            "just_approved": error is None,
+            "back": next,
+        },
         status_code=status_code,
     )

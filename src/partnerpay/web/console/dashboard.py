@@ -15,11 +15,13 @@ router = APIRouter(route_class=PageRoute)
 
 
 @router.get("/")
-def dashboard(request: Request, me: Actor = Staff) -> Response:
+def dashboard(request: Request, me: Actor = Staff, mine: str = "") -> Response:
+    """`?mine=1`: line counts and payable figures only for the partners the logged-in user owns."""
     at = now(request)
+    owner_id = me.id if mine == "1" else None
     with reading(request) as session:
-        summaries = queries.program_summaries(session, at)
-        payable = queries.payable_now(session, at)
+        summaries = queries.program_summaries(session, at, owner_id=owner_id)
+        payable = queries.payable_now(session, at, owner_id=owner_id)
         recent = queries.batches(session, limit=8)
         names = queries.program_names(session)
         failed_jobs = queue_stats(session, now=at).counts.get("dead", 0)
@@ -35,6 +37,7 @@ def dashboard(request: Request, me: Actor = Staff) -> Response:
             "recent": recent,
             "program_names": names,
             "failed_jobs": failed_jobs,
+            "mine": owner_id is not None,
         },
     )
 

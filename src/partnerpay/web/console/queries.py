@@ -12,11 +12,11 @@ from sqlalchemy import ColumnElement, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from partnerpay.auth.actor import Actor
+from partnerpay.auth.models import StaffUser
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.commissions.queries import list_lines
 from partnerpay.kit.paging import Page, paginate
 from partnerpay.partners.models import Partner
-from partnerpay.partners.queries import staff_emails
 from partnerpay.payouts.exporters.csv_file import control_sum_of, export_csv
 from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch
 from partnerpay.programs.models import Program
@@ -50,13 +50,12 @@ def partner_owners(session: Session, partner_ids: Iterable[str]) -> dict[str, st
     wanted = sorted(set(partner_ids))
     if not wanted:
         return {}
-    owner_of = dict(
-        session.execute(
-            select(Partner.id, Partner.owner_id).where(Partner.id.in_(wanted), Partner.owner_id.is_not(None))
-        ).all()
+    stmt = (
+        select(Partner.id, StaffUser.email)
+        .join(StaffUser, StaffUser.id == Partner.owner_id)
+        .where(Partner.id.in_(wanted))
     )
-    emails = staff_emails(session, owner_of.values())
-    return {pid: emails.get(oid, oid) for pid, oid in owner_of.items()}
+    return dict(session.execute(stmt).all())
 
 
 @dataclass(frozen=True)

@@ -130,11 +130,17 @@ def check_login_email_free(session: Session, email: str, partner_id: str | None 
 
 
 def _portal_user(
-    session: Session, *, actor: Actor, partner: Partner, now: datetime, email: str | None = None
+    session: Session,
+    *,
+    actor: Actor,
+    partner: Partner,
+    now: datetime,
+    email: str | None = None,
+    role: str | None = None,
 ) -> PartnerUser:
     """The login for `email` (default: the partner's own), created without a password (the invitation sets it).
 
-    The first login of a partner is its owner; every later one is a member.
+    Unless `role` says otherwise, the first login of a partner is its owner and every later one a member.
     """
     email = (email or partner.email).lower()
     check_login_email_free(session, email, partner.id)
@@ -147,7 +153,7 @@ def _portal_user(
         partner_id=partner.id,
         email=email,
         password_hash=None,
-        role="owner" if not first else "member",
+        role=role or ("owner" if not first else "member"),
         created_at=now,
     )
     session.add(user)
@@ -173,13 +179,14 @@ def _new_invitation(
     kind: InvitationKind,
     now: datetime,
     email: str | None = None,
+    role: str | None = None,
 ) -> tuple[Invitation, str]:
     """Revoke the open links for this login, store a new one (hash only) and email it through the outbox.
 
     `email` is the login's (default: the partner's own). The open links of the partner's other member
     logins stay valid: inviting a colleague must not break the link someone else is about to use.
     """
-    user = _portal_user(session, actor=actor, partner=partner, now=now, email=email)
+    user = _portal_user(session, actor=actor, partner=partner, now=now, email=email, role=role)
     if user.password_hash is not None and kind is not InvitationKind.RESET:
         raise Conflict(
             f"{user.email} already set a password and can log in at /portal/login; send a password reset instead",
@@ -331,9 +338,7 @@ def resend_invitation(session: Session, *, actor: Actor, invitation_id: str, now
     )
     # A member's link goes to the member again; the partner's own link follows the partner's current email.
     email = login if login is not None and login != partner.email.lower() else None
-    return _new_invitation(
-        session, actor=actor, partner=partner, kind=InvitationKind(old.kind), now=now, email=email
-    )
+    return _new_invitation(session, actor=actor, partner=partner, kind=InvitationKind(old.kind), now=now, email=email)
 
 
 def revoke_invitation(session: Session, *, actor: Actor, invitation_id: str, now: datetime) -> Invitation:

@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from partnerpay.auth.actor import Actor
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.crypto import SecretBox
-from partnerpay.kit.errors import ValidationError
+from partnerpay.kit.errors import PartnerpayError, ValidationError
+from partnerpay.partners import members
 from partnerpay.partners import payout_details as details
 from partnerpay.partners.models import Partner, PartnerUser
 from partnerpay.partners.validation import (
@@ -37,6 +38,7 @@ router = APIRouter(route_class=PageRoute)
 PROFILE = "/portal/profile"
 PAYOUT_FORM = "/portal/profile/payout-method"
 TAX_FORM = "/portal/profile/tax-form"
+MEMBERS = "/portal/profile/members"
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,18 @@ def _partner(session: Any, me: Actor) -> tuple[Partner, Program]:
 
 @router.get(PROFILE)
 def profile(request: Request, me: Actor = PartnerUserActor) -> Response:
+    return _profile_page(request, me)
+
+
+def _profile_page(
+    request: Request,
+    me: Actor,
+    *,
+    invite_email: str = "",
+    invite_error: str | None = None,
+    alert: str | None = None,
+    status: int = 200,
+) -> Response:
     at = now(request)
     with reading(request) as session:
         partner, program = _partner(session, me)
@@ -112,6 +126,11 @@ def profile(request: Request, me: Actor = PartnerUserActor) -> Response:
             "partner": partner,
             "program": program,
             "users": users,
+            "can_manage": members.may_manage_members(session, me, partner.id),
+            "owners": sum(1 for u in users if u.role == members.OWNER),
+            "invite_email": invite_email,
+            "invite_error": invite_error,
+            "members_alert": alert,
             "method": details.masked_payout_method(method, partner) if method else None,
             "method_label": PAYOUT_TYPE_LABELS.get(PayoutType(method.type)) if method else None,
             "held": partner.payout_review_until is not None and partner.payout_review_until > at,
@@ -122,7 +141,7 @@ def profile(request: Request, me: Actor = PartnerUserActor) -> Response:
             "payout_types": PAYOUT_TYPE_LABELS,
             "tax_forms": TAX_FORM_LABELS,
         }
-    return render(request, "portal/profile.html", context)
+    return render(request, "portal/profile.html", context, status_code=status)
 
 
 def _form_page(
@@ -239,3 +258,46 @@ async def save_tax_profile(
     choice = form if form in TAX_FIELDS else TaxForm.W9.value
     values = await _form_values(request, ALL_FIELDS)
     return await run_in_threadpool(_save, request, me, what="tax", choice=choice, values=values, password=password)
+
+
+@router.post(MEMBERS)
+def invite_member(
+    request: Request,
+    me: Actor = PartnerUserActor,
+    email: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str | None, Form()] = None,
+) -> Response:
+    """An owner invites a colleague: a member login and a link to set its password, sent by email."""
+    check_form_csrf(request, csrf_token)
+    assert me.partner_id is not None
+    try:
+        with unit_of_work(factory(request)) as session:
+            user, _invitation, _token = members.invite_member(
+                session, actor=me, partner_id=me.partner_id, email=email, now=now(request)
+            )
+            invited = user.email
+    except PartnerpayError as exc:
+        if exc.field == "email":
+            return _profile_page(request, me, invite_email=email, invite_error=exc.message, status=exc.status)
+        return _profile_page(request, me, invite_email=email, alert=exc.message, status=exc.status)
+    flash(request, f"Invitation sent to {invited}: the link to set a password works for 7 days.")
+    return redirect(f"{PROFILE}#team")
+
+
+@router.post(MEMBERS + "/{user_id}/remove")
+def remove_member(
+    request: Request,
+    user_id: str,
+    me: Actor = PartnerUserActor,
+    csrf_token: Annotated[str | None, Form()] = None,
+) -> Response:
+    """An owner removes a login of the same partner; it stops working at once."""
+    check_form_csrf(request, csrf_token)
+    assert me.partner_id is not None
+    try:
+        with unit_of_work(factory(request)) as session:
+            members.remove_member(session, actor=me, partner_id=me.partner_id, user_id=user_id, now=now(request))
+    except PartnerpayError as exc:
+        return _profile_page(request, me, alert=exc.message, status=exc.status)
+    flash(request, "The login was removed: it no longer works.")
+    return redirect(f"{PROFILE}#team")

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from partnerpay.auth.actor import Actor
 from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.paging import paginate
-from partnerpay.partners import applications, invitations
+from partnerpay.partners import applications, invitations, members
 from partnerpay.partners.invitations import InvitationStatus, invitation_status
-from partnerpay.partners.models import Invitation, Partner
+from partnerpay.partners.models import Invitation, Partner, PartnerUser
 from partnerpay.programs import service as programs
 from partnerpay.programs import terms
 from partnerpay.programs.models import ProgramTerms
@@ -51,6 +51,10 @@ class BulkDeclineIn(DecideIn, DeclineIn):
 class InviteIn(_In):
     program_id: StrictStr
     name: StrictStr = Field(min_length=1, max_length=200)
+    email: EmailStr
+
+
+class MemberIn(_In):
     email: EmailStr
 
 
@@ -271,5 +275,44 @@ def revoke(request: Request, invitation_id: str, actor: Actor = Caller) -> JSONR
     def work(s: Session) -> tuple[int, Any]:
         invitation = invitations.revoke_invitation(s, actor=actor, invitation_id=invitation_id, now=now(request))
         return 200, invitation_out(invitation, now(request))
+
+    return _write(request, actor, {}, work)
+
+
+# --- team members (several logins per partner) ---------------------------------------------------
+
+
+def member_out(user: PartnerUser) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "partner_id": user.partner_id,
+        "email": user.email,
+        "role": user.role,
+        "has_password": user.password_hash is not None,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+@router.post("/partners/{partner_id}/members", status_code=201)
+def invite_member(request: Request, partner_id: str, body: MemberIn, actor: Actor = Caller) -> JSONResponse:
+    """Another login (role member) for the partner; the link to set its password is emailed, never returned."""
+    data = body.model_dump()
+
+    def work(s: Session) -> tuple[int, Any]:
+        user, invitation, _token = members.invite_member(
+            s, actor=actor, partner_id=partner_id, email=body.email, now=now(request)
+        )
+        return 201, {**member_out(user), "invitation": invitation_out(invitation, now(request))}
+
+    return _write(request, actor, data, work)
+
+
+@router.delete("/partners/{partner_id}/members/{user_id}")
+def remove_member(request: Request, partner_id: str, user_id: str, actor: Actor = Caller) -> JSONResponse:
+    """The login stops working at once and its open links are revoked; the last owner cannot be removed."""
+
+    def work(s: Session) -> tuple[int, Any]:
+        members.remove_member(s, actor=actor, partner_id=partner_id, user_id=user_id, now=now(request))
+        return 200, {"id": user_id, "partner_id": partner_id, "removed": True}
 
     return _write(request, actor, {}, work)

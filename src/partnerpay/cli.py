@@ -133,6 +133,7 @@ def demo(
     console.print(f"Console: {base}/")
     console.print(f"  owner    {result.owner_email}    password: {escape(password)}{note}")
     console.print(f"  finance  {result.finance_email}  password: {escape(password)}{note}")
+    console.print(f"  manager  {result.manager_email}  password: {escape(password)}{note}")
     console.print(f"Portal:  {base}/portal")
     console.print(f"  partner  {result.partner_email}  password: {escape(password)}{note}  ({result.partner_name})")
     console.print("These are demo logins with a demo password: do not keep them on a real installation.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -11,17 +11,29 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
 from partnerpay.auth.actor import SYSTEM
+from partnerpay.auth.models import StaffUser
 from partnerpay.auth.service import api_key_actor, authenticate_partner_user, authenticate_staff
 from partnerpay.cli import app
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.db.models import Base
-from partnerpay.demo.data import FINANCE_EMAIL, OWNER_EMAIL, PARTNER_EMAIL, PROGRAM_NAME
+from partnerpay.demo.data import (
+    FINANCE_EMAIL,
+    MANAGER_EMAIL,
+    OWNER_EMAIL,
+    PARTNER_EMAIL,
+    PILOT_NAME,
+    PROGRAM_NAME,
+    QUESTION_KEY,
+    RESELLERS_NAME,
+)
 from partnerpay.demo.story import tell
 from partnerpay.events.models import Event
-from partnerpay.partners.models import Partner
+from partnerpay.partners.applications import application_queue
+from partnerpay.partners.models import Partner, PartnerActivity, PartnerGroup, PartnerNote, PartnerStatus, Prospect
+from partnerpay.partners.prospects import is_overdue
 from partnerpay.payouts.models import BatchStatus, PayoutBatch
 from partnerpay.payouts.service import create_payout_run
-from partnerpay.programs.models import Program
+from partnerpay.programs.models import Program, ProgramTerms, TermsAcceptance
 
 NOW = "2026-01-15T12:00:00Z"
 SECRET = "s" * 40
@@ -64,7 +76,7 @@ class TestDemo:
         result = demo(cli)
 
         assert result.exit_code == 0, result.output
-        for email in (OWNER_EMAIL, FINANCE_EMAIL, PARTNER_EMAIL):
+        for email in (OWNER_EMAIL, FINANCE_EMAIL, MANAGER_EMAIL, PARTNER_EMAIL):
             assert email in result.stdout
         key = result.stdout.strip().splitlines()[-1]
         actor = api_key_actor(session, key)
@@ -76,6 +88,7 @@ class TestDemo:
 
         assert authenticate_staff(session, OWNER_EMAIL, "partnerpay-demo") is not None
         assert authenticate_staff(session, FINANCE_EMAIL, "partnerpay-demo") is not None
+        assert authenticate_staff(session, MANAGER_EMAIL, "partnerpay-demo") is not None
         assert authenticate_partner_user(session, PARTNER_EMAIL, "partnerpay-demo") is not None
 
     def test_password_comes_from_the_environment_and_a_rerun_says_when_it_differs(
@@ -127,6 +140,63 @@ class TestDemo:
         assert run.payouts
         assert [s["reason"] for s in run.skipped] == ["negative_balance_carried"]
         session.rollback()
+
+    def test_onboarding_is_there_in_the_first_five_minutes(self, cli: CliRunner, session: Session) -> None:
+        assert demo(cli).exit_code == 0
+        program = session.scalar(select(Program).where(Program.name == PROGRAM_NAME))
+        assert program is not None
+        today = date(2026, 1, 15)
+        partners = session.scalars(select(Partner).where(Partner.program_id == program.id)).all()
+        active = [p for p in partners if p.status == PartnerStatus.ACTIVE.value]
+        staff = {u.email: u.id for u in session.scalars(select(StaffUser))}
+
+        # Owners: the owner and the manager share the active partners about half and half.
+        owners = [p.owner_id for p in active]
+        assert set(owners) == {staff[OWNER_EMAIL], staff[MANAGER_EMAIL]}
+        assert abs(owners.count(staff[OWNER_EMAIL]) - owners.count(staff[MANAGER_EMAIL])) <= 2
+
+        # Groups: a running pilot of five under its cap, and a plain group.
+        groups = {g.name: g for g in session.scalars(select(PartnerGroup))}
+        pilot, resellers = groups[PILOT_NAME], groups[RESELLERS_NAME]
+        assert pilot.is_pilot and pilot.size_cap == 8
+        assert pilot.starts_on is not None and pilot.ends_on is not None
+        assert pilot.starts_on <= today <= pilot.ends_on
+        assert sum(p.group_id == pilot.id for p in partners) == 5
+        assert not resellers.is_pilot and sum(p.group_id == resellers.id for p in partners) == 3
+
+        # Terms version 1, published before the history, accepted by every active partner; nobody missed a line.
+        terms = session.scalars(select(ProgramTerms).where(ProgramTerms.program_id == program.id)).all()
+        assert [t.version for t in terms] == [1]
+        first_event = session.scalar(select(func.min(Event.occurred_at)))
+        assert first_event is not None and terms[0].published_at < first_event
+        accepted = set(
+            session.scalars(select(TermsAcceptance.partner_id).where(TermsAcceptance.terms_id == terms[0].id))
+        )
+        assert {p.id for p in active} <= accepted
+        assert session.scalar(select(PartnerActivity.id).where(PartnerActivity.kind == "terms.not_accepted")) is None
+
+        # Three applications wait in the queue, one answering the form's own question; the manager owns them.
+        queue = application_queue(session, SYSTEM, program_id=program.id).data
+        assert len(queue) == 3
+        assert {p.owner_id for p in queue} == {staff[MANAGER_EMAIL]}
+        answered = [
+            a
+            for p in queue
+            for a in (p.application or {}).get("answers", [])
+            if a["key"] == QUESTION_KEY and a["answer"]
+        ]
+        assert len(answered) == 1
+
+        # The pipeline: four prospects in different stages with next steps, exactly one overdue.
+        prospects = session.scalars(select(Prospect).where(Prospect.program_id == program.id)).all()
+        assert len(prospects) == 4 and len({p.stage for p in prospects}) == 4
+        assert all(p.next_step and p.due_on for p in prospects)
+        assert sum(is_overdue(p, today) for p in prospects) == 1
+
+        # Staff notes and a timeline written by the services.
+        assert (session.scalar(select(func.count()).select_from(PartnerNote)) or 0) >= 2
+        kinds = set(session.scalars(select(PartnerActivity.kind)))
+        assert {"owner.assigned", "terms.accepted", "group.moved", "note.added", "application"} <= kinds
 
 
 class TestStory:

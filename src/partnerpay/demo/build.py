@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from partnerpay.auth.actor import SYSTEM, Actor
+from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.models import ApiKey
 from partnerpay.auth.passwords import MIN_LENGTH
 from partnerpay.auth.service import authenticate_staff, create_api_key, create_staff_user, staff_actor
@@ -21,11 +22,17 @@ from partnerpay.demo.data import (
     DEFAULT_PERCENT_BP,
     FINANCE_EMAIL,
     HOLD_DAYS,
+    MANAGER_EMAIL,
     OWNER_EMAIL,
     PARTNER_EMAIL,
     PORTAL_PARTNER,
     PROGRAM_NAME,
+    QUESTION_KEY,
+    QUESTION_LABEL,
+    TERMS_BODY,
+    TERMS_TITLE,
 )
+from partnerpay.demo.onboarding import Cast, Extra, accept_in_portal, extras, welcome
 from partnerpay.demo.story import Action, Kind, Story, tell
 from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import EventIn
@@ -38,7 +45,8 @@ from partnerpay.partners.service import add_partner_user, create_partner
 from partnerpay.payouts.models import BatchStatus, PayoutBatch
 from partnerpay.payouts.service import approve_batch, create_payout_run, mark_batch_paid
 from partnerpay.programs.models import Program
-from partnerpay.programs.service import create_program
+from partnerpay.programs.service import create_program, update_program_settings
+from partnerpay.programs.terms import publish_terms
 
 
 @dataclass(frozen=True)
@@ -52,23 +60,13 @@ class DemoResult:
     program_name: str = PROGRAM_NAME
     owner_email: str = OWNER_EMAIL
     finance_email: str = FINANCE_EMAIL
+    manager_email: str = MANAGER_EMAIL
     partner_email: str = PARTNER_EMAIL
 
 
 def check_demo_password(password: str) -> None:
     if len(password) < MIN_LENGTH:
         raise ValidationError(f"the demo password must have at least {MIN_LENGTH} characters", field="password")
-
-
-@dataclass
-class _Cast:
-    """Who acts in the story, and the ids the story has made so far."""
-
-    program_id: str
-    owner: Actor
-    finance: Actor
-    partner_ids: dict[int, str] = field(default_factory=dict)
-    batch_id: str | None = None
 
 
 def build_demo(factory: sessionmaker[Session], *, clock: Clock, password: str, seed: int = 2026) -> DemoResult:
@@ -80,10 +78,15 @@ def build_demo(factory: sessionmaker[Session], *, clock: Clock, password: str, s
         return existing
     story = tell(clock.now(), seed)
     cast = _setup(factory, story, password)
+    pending = extras(story.now, seed)
     for step in story.steps:
+        while pending and pending[0].at <= step.actions[0].at:
+            _extra(factory, cast, pending.pop(0))
         with unit_of_work(factory) as session:
             for action in step.actions:
                 _apply(session, story, cast, action, password)
+    for extra in pending:
+        _extra(factory, cast, extra)
     with unit_of_work(factory) as session:
         # Last, so that a demo that stopped half-way is recognisable: it has no demo key.
         _, secret = create_api_key(
@@ -115,12 +118,20 @@ def _existing(session: Session, password: str) -> DemoResult | None:
     return DemoResult(False, program.id, partner_name or "", matches, _summary(session, program.id), None)
 
 
-def _setup(factory: sessionmaker[Session], story: Story, password: str) -> _Cast:
+def _extra(factory: sessionmaker[Session], cast: Cast, extra: Extra) -> None:
+    with unit_of_work(factory) as session:
+        extra.write(session, cast, extra.at)
+
+
+def _setup(factory: sessionmaker[Session], story: Story, password: str) -> Cast:
     with unit_of_work(factory) as session:
         at = story.setup_at
         owner = create_staff_user(session, actor=SYSTEM, email=OWNER_EMAIL, role="owner", password=password, now=at)
         finance = create_staff_user(
             session, actor=staff_actor(owner), email=FINANCE_EMAIL, role="finance", password=password, now=at
+        )
+        manager = create_staff_user(
+            session, actor=staff_actor(owner), email=MANAGER_EMAIL, role="manager", password=password, now=at
         )
         program = create_program(
             session,
@@ -132,10 +143,28 @@ def _setup(factory: sessionmaker[Session], story: Story, password: str) -> _Cast
             cookie_days=60,
             now=at,
         )
-        return _Cast(program.id, staff_actor(owner), staff_actor(finance))
+        # Applications go to the manager; the form asks one question of its own.
+        form = {"questions": [{"key": QUESTION_KEY, "label": QUESTION_LABEL, "required": False}]}
+        update_program_settings(
+            session,
+            actor=staff_actor(owner),
+            program_id=program.id,
+            changes={"application_form": form, "default_owner_id": manager.id},
+            now=at,
+        )
+        # Before anyone joins: every partner accepts version 1 on joining, so the whole history earns.
+        publish_terms(
+            session,
+            actor=staff_actor(owner),
+            program_id=program.id,
+            title=TERMS_TITLE,
+            body_markdown=TERMS_BODY,
+            now=at + timedelta(hours=1),
+        )
+        return Cast(program.id, staff_actor(owner), staff_actor(manager), staff_actor(finance))
 
 
-def _apply(session: Session, story: Story, cast: _Cast, action: Action, password: str) -> None:
+def _apply(session: Session, story: Story, cast: Cast, action: Action, password: str) -> None:
     at = action.at
     if action.kind == Kind.ONBOARD:
         assert action.partner is not None
@@ -151,9 +180,11 @@ def _apply(session: Session, story: Story, cast: _Cast, action: Action, password
             now=at,
         )
         cast.partner_ids[spec.index] = partner.id
+        # The demo partner accepts the terms in the portal the next day (PORTAL_USER), before any customer.
+        welcome(session, cast, spec.index, at, accept=spec.index != PORTAL_PARTNER)
     elif action.kind == Kind.PORTAL_USER:
         assert action.partner is not None
-        add_partner_user(
+        user = add_partner_user(
             session,
             actor=cast.owner,
             partner_id=cast.partner_ids[action.partner],
@@ -161,6 +192,7 @@ def _apply(session: Session, story: Story, cast: _Cast, action: Action, password
             password=password,
             now=at,
         )
+        accept_in_portal(session, cast, user, at + timedelta(minutes=12), ip="203.0.113.80")
     elif action.kind == Kind.EVENT:
         assert action.event is not None
         e = action.event

@@ -36,7 +36,7 @@ from partnerpay.partners.invitation_rules import (
     status_filter,
 )
 from partnerpay.partners.models import Invitation, Partner, PartnerUser, ProspectStage
-from partnerpay.partners.service import check_email, create_partner, get_partner
+from partnerpay.partners.service import add_partner_user, check_email, create_partner, get_partner
 from partnerpay.programs.models import Program
 
 
@@ -69,27 +69,10 @@ def _portal_user(
     if user is not None:
         return user
     first = session.scalar(select(func.count()).select_from(PartnerUser).where(PartnerUser.partner_id == partner.id))
-    user = PartnerUser(
-        id=new_id("pu"),
-        partner_id=partner.id,
-        email=email,
-        password_hash=None,
+    return add_partner_user(
+        session, actor=actor, partner_id=partner.id, email=email, password=None, now=now,
         role=role or ("owner" if not first else "member"),
-        created_at=now,
-    )
-    session.add(user)
-    session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="partner_user.create",
-        object_type="partner_user",
-        object_id=user.id,
-        program_id=partner.program_id,
-        now=now,
-        after={"partner_id": partner.id, "email": email, "role": user.role, "has_password": False},
-    )
-    return user
+    )  # fmt: skip
 
 
 def _new_invitation(

@@ -99,30 +99,29 @@ def get_partner(session: Session, actor: Actor, partner_id: str) -> Partner:
 
 
 def add_partner_user(
-    session: Session, *, actor: Actor, partner_id: str, email: str, password: str, now: datetime
+    session: Session,
+    *,
+    actor: Actor,
+    partner_id: str,
+    email: str,
+    password: str | None,
+    now: datetime,
+    role: str = "owner",
 ) -> PartnerUser:
-    """A portal login for a partner (invitations come with the onboarding issue)."""
+    """A portal login for a partner; without a password, an invitation link sets it later."""
     partner = get_partner(session, actor, partner_id)
     email = check_email(email).lower()  # logins match emails case-insensitively
     if session.scalar(select(PartnerUser.id).where(PartnerUser.email == email)):
         raise Conflict(f"a portal user with email {email} already exists", field="email")
     user = PartnerUser(
-        id=new_id("pu"),
-        partner_id=partner.id,
-        email=email,
-        password_hash=hash_password(password),
-        created_at=now,
-    )
+        id=new_id("pu"), partner_id=partner.id, email=email, role=role,
+        password_hash=hash_password(password) if password is not None else None, created_at=now,
+    )  # fmt: skip
     session.add(user)
     session.flush()
     audit.record(
-        session,
-        actor=actor,
-        action="partner_user.create",
-        object_type="partner_user",
-        object_id=user.id,
-        program_id=partner.program_id,
-        now=now,
-        after={"partner_id": partner.id, "email": email},
-    )
+        session, actor=actor, action="partner_user.create", object_type="partner_user", object_id=user.id,
+        program_id=partner.program_id, now=now,
+        after={"partner_id": partner.id, "email": email, "role": role, "has_password": password is not None},
+    )  # fmt: skip
     return user

@@ -7,7 +7,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+
+from partnerpay.kit.errors import ConcurrentWrite
 
 SQLITE_CACHE_KIB = 65536
 
@@ -70,11 +73,26 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     try:
         yield session
         session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        if not is_unique_violation(exc):
+            raise
+        # Services check uniqueness first, so this is a race another request won: a clear 409, not a 500.
+        raise ConcurrentWrite(
+            "the same thing was saved by another request at the same moment; nothing was saved, try again"
+        ) from exc
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    original = exc.orig
+    if type(original).__name__ == "UniqueViolation":  # psycopg
+        return True
+    return "UNIQUE constraint failed" in str(original)  # sqlite3
 
 
 def is_postgres(session: Session) -> bool:

@@ -42,6 +42,12 @@ class Conflict(PartnerpayError):
     status = 409
 
 
+class ConcurrentWrite(Conflict):
+    """A unique key taken by another writer between our check and our commit: nothing was saved."""
+
+    code = "concurrent_write"
+
+
 class Forbidden(PartnerpayError):
     code = "forbidden"
     status = 403

@@ -16,7 +16,7 @@ from partnerpay.audit.service import canonical
 from partnerpay.auth.actor import Actor
 from partnerpay.auth.models import IdempotencyRecord
 from partnerpay.db.engine import unit_of_work
-from partnerpay.kit.errors import Conflict, ValidationError
+from partnerpay.kit.errors import ConcurrentWrite, Conflict, ValidationError
 from partnerpay.web.security import factory
 
 Work = Callable[[Session], tuple[int, Any]]
@@ -70,7 +70,7 @@ def run(request: Request, actor: Actor, body: Any, work: Work) -> JSONResponse:
                 )
             )
             session.flush()
-    except IntegrityError:
+    except (IntegrityError, ConcurrentWrite):
         # A concurrent request with the same key won; its writes stand and ours rolled back.
         with sessions() as session:
             winner = session.get(IdempotencyRecord, (actor.id, key))

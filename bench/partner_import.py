@@ -1,11 +1,12 @@
 """Partner CSV import: partnerpay's import against csv.reader + a raw insert of the same partner rows.
 
 ours:  import_partners on a CSV file on disk, one transaction: read, decode, parse, check every cell,
-       duplicates in the file and against the program, groups and owners, then write the partners,
-       one audit row for the import plus one per partner (hash-chained), and a timeline line each.
+       duplicates in the file and against the program, groups and owners, then write the import row,
+       the partners (each naming the import and its line) and one hash-chained audit row for the import
+       (file and partner digests).
 limit: the same file through csv.reader, and the identical partner rows (ids, referral codes, group
-       and owner ids computed before the clock starts) written by sqlite3 executemany / PostgreSQL COPY
-       in one transaction: no checks, no audit, no timeline.
+       and owner ids, and an import row, made before the clock starts) written by sqlite3 executemany /
+       PostgreSQL COPY in one transaction: no checks, no audit.
 Then a file with one bad row at line 40,000 must write nothing and name that row.
 """
 
@@ -30,12 +31,12 @@ from common import alternate, fresh_database, median_rate, result_line
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.service import create_staff_user
 from partnerpay.db.engine import SQLITE_CACHE_KIB, make_engine, make_session_factory, unit_of_work
-from partnerpay.kit.ids import new_ids
+from partnerpay.kit.ids import new_id, new_ids
 from partnerpay.partners.groups import create_group
 from partnerpay.partners.import_csv import ImportRejected
 from partnerpay.partners.importer import import_partners
-from partnerpay.partners.models import Partner
-from partnerpay.partners.service import referral_code_for
+from partnerpay.partners.models import Partner, PartnerImport
+from partnerpay.partners.service import referral_codes_for
 from partnerpay.programs.service import create_program
 
 SIZES = {"ci": 10_000, "full": 50_000}
@@ -48,7 +49,7 @@ OWNERS = ["ana@staff.example", "ben@staff.example"]
 COUNTRIES = ["DE", "FR", "US", "GB", "NL", "ES", "SE", "PL"]
 COLUMNS = (
     "id, program_id, name, email, referral_code, status, group_id, country, created_at, company, website, "
-    "owner_id, source"
+    "owner_id, source, import_id, import_row"
 )
 
 
@@ -106,7 +107,16 @@ def run_raw(
     program_id, groups = new_program(factory, counter[0])
     # What partnerpay derives per row (ids, codes, group and owner ids) is ready before the clock starts.
     ids = new_ids("ptn", n)
-    codes = [referral_code_for(f"Partner {i} Media") for i in range(n)]
+    codes = referral_codes_for([f"Partner {i} Media" for i in range(n)])
+    import_id = new_id("imp")
+    with factory() as session:
+        session.add(
+            PartnerImport(
+                id=import_id, program_id=program_id, filename=path.name, rows=n, file_sha256="0" * 64,
+                created_by=SYSTEM.id, created_by_label="bench", created_at=NOW,
+            )
+        )  # fmt: skip
+        session.commit()
     if db == "sqlite":
         import sqlite3
 
@@ -116,9 +126,9 @@ def run_raw(
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL", f"cache_size=-{SQLITE_CACHE_KIB}"):
             conn.execute(f"PRAGMA {pragma}")
         start = time.perf_counter()
-        rows = _rows(path, ids, codes, program_id, groups, owners, stamp)
+        rows = _rows(path, ids, codes, program_id, groups, owners, stamp, import_id)
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(f"INSERT INTO partners ({COLUMNS}) VALUES ({', '.join('?' * 13)})", rows)
+        conn.executemany(f"INSERT INTO partners ({COLUMNS}) VALUES ({', '.join('?' * 15)})", rows)
         conn.execute("COMMIT")
         elapsed = time.perf_counter() - start
         conn.close()
@@ -127,7 +137,7 @@ def run_raw(
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as pg:
         start = time.perf_counter()
-        rows = _rows(path, ids, codes, program_id, groups, owners, NOW)
+        rows = _rows(path, ids, codes, program_id, groups, owners, NOW, import_id)
         with pg.cursor() as cur, cur.copy(f"COPY partners ({COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -143,15 +153,16 @@ def _rows(
     groups: dict[str, str],
     owners: dict[str, str],
     stamp: object,
+    import_id: str,
 ) -> list[tuple[object, ...]]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         next(reader)
         return [
             (pid, program_id, name, email, code, "active", groups.get(group), country or None, stamp,
-             company or None, website or None, owners.get(owner), "import")
-            for pid, code, (name, email, group, country, company, website, owner)
-            in zip(ids, codes, reader, strict=True)
+             company or None, website or None, owners.get(owner), "import", import_id, line)
+            for line, pid, code, (name, email, group, country, company, website, owner)
+            in zip(range(2, len(ids) + 2), ids, codes, reader, strict=True)
         ]  # fmt: skip
 
 

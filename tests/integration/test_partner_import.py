@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,9 +23,12 @@ from partnerpay.kit.clock import FixedClock
 from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.errors import Conflict, Forbidden, NotFound, ValidationError
 from partnerpay.partners import importer
+from partnerpay.partners import service as partner_service
+from partnerpay.partners.activity import record_activity, timeline
 from partnerpay.partners.groups import create_group
 from partnerpay.partners.import_csv import ImportRejected
 from partnerpay.partners.models import Partner, PartnerActivity, PayoutMethod
+from partnerpay.partners.queries import partner_audit, timeline_page
 from partnerpay.programs.models import Program
 from tests import factories
 
@@ -103,31 +108,82 @@ class TestImportPartners:
         run(session, program, csv_bytes("name,email", "A,a@x.example"), clock.now(), actor=staff_actor(user))
         assert partners_of(session, program)[0].owner_id == user.id
 
-    def test_one_audit_row_for_the_import_and_one_per_partner_keep_the_chain_intact(
+    def test_one_audit_row_pins_the_file_and_every_created_partner_and_keeps_the_chain_intact(
         self, session: Session, clock: FixedClock
     ) -> None:
         program = factories.program(session, clock.now())
-        report = run(session, program, csv_bytes("name,email", "A,a@x.example", "B,b@x.example"), clock.now())
+        data = csv_bytes("name,email", "A,a@x.example", "B,b@x.example")
+        report = run(session, program, data, clock.now())
         session.commit()
-        summary = session.scalars(select(AuditEntry).where(AuditEntry.action == "partner.import")).one()
-        assert (summary.object_type, summary.object_id) == ("partner_import", report.import_id)
-        assert summary.after is not None and summary.after["rows"] == 2 and summary.after["filename"] == "partners.csv"
-        created = session.scalars(select(AuditEntry).where(AuditEntry.action == "partner.create")).all()
-        assert {e.object_id for e in created} == {p.id for p in partners_of(session, program)}
-        assert all(e.after is not None and e.after["import_id"] == report.import_id for e in created)
+        rows = session.scalars(select(AuditEntry).where(AuditEntry.program_id == program.id)).all()
+        summary = [e for e in rows if e.action == "partner.import"]
+        assert len(summary) == 1 and not [e for e in rows if e.action == "partner.create"]
+        entry = summary[0]
+        assert (entry.object_type, entry.object_id) == ("partner_import", report.import_id)
+        assert entry.after is not None and entry.after["rows"] == 2 and entry.after["filename"] == "partners.csv"
+        assert entry.after["file_sha256"] == hashlib.sha256(data).hexdigest()
+        created = sorted(partners_of(session, program), key=lambda p: p.email)
+        lines = "".join(f"{p.id},{p.email},{p.referral_code},{row}\n" for row, p in enumerate(created, start=2))
+        assert entry.after["partners_sha256"] == hashlib.sha256(lines.encode()).hexdigest()
         assert verify_chain(session)[1] == []
+
+    def test_each_imported_partners_audit_history_shows_the_import(self, session: Session, clock: FixedClock) -> None:
+        program = factories.program(session, clock.now())
+        report = run(session, program, csv_bytes("name,email", "A,a@x.example", "B,b@x.example"), clock.now())
+        other = factories.partner(session, program, clock.now())
+        session.commit()
+        for partner in partners_of(session, program):
+            history = partner_audit(session, partner.id)
+            if partner.id == other.id:
+                assert "partner.import" not in {e.action for e in history}
+            else:
+                assert [(e.action, e.object_id) for e in history] == [("partner.import", report.import_id)]
+
+    def test_drawn_referral_codes_that_clash_in_the_file_or_the_database_are_drawn_again(
+        self, session: Session, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        program = factories.program(session, clock.now())
+        factories.partner(session, program, clock.now(), name="Acme", referral_code="acme-000001")
+        draws = iter(["000001000001", "000002000002", "000003"])  # a database clash, then a clash in the file
+        monkeypatch.setattr(partner_service, "secrets", SimpleNamespace(token_hex=lambda n: next(draws)))
+        run(session, program, csv_bytes("name,email", "Acme,a@x.example", "Acme,b@x.example"), clock.now())
+        codes = {p.email: p.referral_code for p in partners_of(session, program)}
+        assert codes == {"acme@example.com": "acme-000001", "a@x.example": "acme-000002", "b@x.example": "acme-000003"}
 
     def test_each_partner_gets_a_timeline_line_naming_the_file_and_its_row(
         self, session: Session, clock: FixedClock
     ) -> None:
         program = factories.program(session, clock.now())
         report = run(session, program, csv_bytes("name,email", "A,a@x.example", "B,b@x.example"), clock.now())
-        lines = session.scalars(select(PartnerActivity).order_by(PartnerActivity.text)).all()
-        assert [line.text for line in lines] == [
-            "Imported from partners.csv by partnerpay (row 2)",
-            "Imported from partners.csv by partnerpay (row 3)",
-        ]
-        assert {(line.kind, line.ref_id) for line in lines} == {("partner.imported", report.import_id)}
+        assert count(session, PartnerActivity) == 0  # provenance lives on the partner row, not a row per partner
+        lines = {p.email: timeline(session, p.id) for p in partners_of(session, program)}
+        assert {email: [line.text for line in got] for email, got in lines.items()} == {
+            "a@x.example": ["Imported from partners.csv by partnerpay (row 2)"],
+            "b@x.example": ["Imported from partners.csv by partnerpay (row 3)"],
+        }
+        assert {(line.kind, line.ref_type, line.ref_id) for got in lines.values() for line in got} == {
+            ("partner.imported", "partner_import", report.import_id)
+        }
+
+    def test_the_import_line_pages_after_later_activity_newest_first(self, session: Session, clock: FixedClock) -> None:
+        program = factories.program(session, clock.now())
+        run(session, program, csv_bytes("name,email", "A,a@x.example"), clock.now())
+        partner = partners_of(session, program)[0]
+        for n in range(2):
+            clock.advance(timedelta(minutes=1))
+            record_activity(
+                session, partner_id=partner.id, kind="note", text=f"later {n}", actor=SYSTEM, now=clock.now()
+            )
+        session.flush()
+        texts: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = timeline_page(session, SYSTEM, partner.id, cursor=cursor, limit=1)
+            texts += [line.text for line in page.data]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert texts == ["later 1", "later 0", "Imported from partners.csv by partnerpay (row 2)"]
 
     def test_a_payout_email_becomes_an_encrypted_paypal_method_that_reads_back_masked(
         self, session: Session, clock: FixedClock
@@ -140,7 +196,7 @@ class TestImportPartners:
         assert "money@acme.example" not in method.details_encrypted
         assert BOX.decrypt(method.details_encrypted) == {"email": "money@acme.example"}
         assert "money@acme.example" not in str(method.masked)
-        audit_after = session.scalars(select(AuditEntry.after).where(AuditEntry.action == "partner.create")).one()
+        audit_after = session.scalars(select(AuditEntry.after).where(AuditEntry.action == "partner.import")).one()
         assert "money@acme.example" not in str(audit_after)
 
     def test_payout_emails_without_an_encryption_key_are_refused(self, session: Session, clock: FixedClock) -> None:
@@ -241,7 +297,8 @@ class TestImportPartners:
         ]
         report = run(session, program, csv_bytes("name,email,group,payout_email", *rows), clock.now())
         session.commit()
-        assert report.created == 2500 == count(session, Partner) == count(session, PartnerActivity)
+        assert report.created == 2500 == count(session, Partner)
+        assert session.scalar(select(func.count()).where(Partner.import_id == report.import_id)) == 2500
         assert count(session, PayoutMethod) == len(range(0, 2500, 7))
         assert len({p.referral_code for p in partners_of(session, program)}) == 2500
         assert verify_chain(session)[1] == []

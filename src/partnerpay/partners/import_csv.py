@@ -136,8 +136,9 @@ class ImportRejected(ValidationError):
 def _cells(columns: list[str], values: list[str]) -> dict[str, str]:
     """Column → trimmed text ("" when empty), without the quote our exports put before formula-like text."""
     cells = dict(zip(columns, map(str.strip, values), strict=True))
-    for column in [c for c, v in cells.items() if v.startswith(_ESCAPED)]:
-        cells[column] = cells[column][1:]
+    if "'" in "".join(values):  # one C-level scan; most rows have no quote at all
+        for column in [c for c, v in cells.items() if v.startswith(_ESCAPED)]:
+            cells[column] = cells[column][1:]
     return cells
 
 

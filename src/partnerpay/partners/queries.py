@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from partnerpay.audit.models import AuditEntry
@@ -21,7 +21,7 @@ from partnerpay.commissions.queries import Balance, partner_balance
 from partnerpay.kit.csvsafe import write_csv
 from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.paging import Page, check_limit, paginate
-from partnerpay.partners.activity import timeline
+from partnerpay.partners.activity import lines_of, timeline
 from partnerpay.partners.models import (
     Invitation,
     Partner,
@@ -305,12 +305,12 @@ def timeline_page(
 ) -> Page[PartnerActivity]:
     """The partner's activity, newest first."""
     partner = get_partner(session, actor, partner_id)
-    stmt = select(PartnerActivity).where(PartnerActivity.partner_id == partner.id)
+    line = lines_of(partner.id)
     return keyset(
         session,
-        stmt,
-        key=PartnerActivity.at,
-        id_column=PartnerActivity.id,
+        select(line),
+        key=line.at,
+        id_column=line.id,
         desc=True,
         cursor=cursor,
         limit=limit,
@@ -382,12 +382,17 @@ def _active(session: Session, model: Any, partner_id: str) -> Any:
 
 
 def partner_audit(session: Session, partner_id: str, *, limit: int = 100) -> list[AuditEntry]:
-    """Audit rows about the partner and about its notes, users, invitations, payout and tax details."""
-    related = union_all(
+    """Audit rows about the partner and about its notes, users, invitations, payout and tax details.
+
+    An imported partner's creation is audited once for the whole import, which the partner row names.
+    """
+    imports = select(Partner.import_id).where(Partner.id == partner_id, Partner.import_id.is_not(None))
+    related: CompoundSelect[tuple[str]] = union_all(
         *(
             select(m.id).where(m.partner_id == partner_id)
             for m in (PartnerNote, PartnerUser, Invitation, PayoutMethod, TaxProfile)
-        )
+        ),
+        imports,
     )
     return list(
         session.scalars(

@@ -4,6 +4,7 @@ from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.models import ApiKey, IdempotencyRecord, StaffUser
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.db.base import Base
+from partnerpay.deals.models import Deal, Lead
 from partnerpay.events.models import Customer, Event
 from partnerpay.jobs.models import OutboxJob
 from partnerpay.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
@@ -21,16 +22,21 @@ from partnerpay.partners.models import (
 )
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutRun
 from partnerpay.programs.models import Program, ProgramTerms, TermsAcceptance
+from partnerpay.tracking.models import Click, Coupon, ReferralLink
 
 __all__ = [
     "ApiKey",
     "AuditEntry",
     "Base",
+    "Click",
     "CommissionLine",
+    "Coupon",
     "Customer",
+    "Deal",
     "Event",
     "IdempotencyRecord",
     "Invitation",
+    "Lead",
     "LedgerAccount",
     "LedgerPosting",
     "LedgerTransaction",
@@ -48,6 +54,7 @@ __all__ = [
     "Program",
     "ProgramTerms",
     "Prospect",
+    "ReferralLink",
     "StaffUser",
     "TaxProfile",
     "TermsAcceptance",

@@ -44,6 +44,12 @@ PREFIXES = frozenset(
         "trm",  # program terms version
         "tac",  # terms acceptance
         "imp",  # partner CSV import
+        "clk",  # referral click
+        "cpn",  # coupon
+        "att",  # attribution decision
+        "flg",  # fraud flag
+        "upd",  # "ask for an update" request on a lead or deal
+        "dact",  # lead/deal timeline line
     }
 )
 

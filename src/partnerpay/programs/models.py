@@ -37,6 +37,21 @@ class Program(Base):
     default_owner_id: Mapped[str | None] = mapped_column(String(40), default=None)
     # Days a changed payout method holds the partner's next payout for review (fraud path).
     payout_change_hold_days: Mapped[int] = mapped_column(Integer, default=7)
+    # Tracking: where links land by default, where unknown codes go, which hosts a link may point at.
+    site_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    fallback_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    allowed_domains: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # Attribution rules: first_click | last_click within cookie_days; a coupon beats a link unless turned
+    # off; a customer keeps its partner for attribution_months (None: for ever).
+    attribution_model: Mapped[str] = mapped_column(String(16), default="last_click")
+    coupon_overrides_link: Mapped[bool] = mapped_column(Boolean, default=True)
+    attribution_months: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Leads and deals: how long an accepted lead's domain belongs to its partner, the pipeline's stages,
+    # when an unanswered update request is reminded, and whether fraud-flagged events wait for review.
+    lead_protection_days: Mapped[int] = mapped_column(Integer, default=90)
+    deal_stages: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    update_reminder_days: Mapped[int] = mapped_column(Integer, default=3)
+    hold_flagged_events: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class ProgramTerms(Base):

@@ -1,0 +1,1 @@
+"""Leads and deals partners register, their conflicts, pipeline stages and update requests."""

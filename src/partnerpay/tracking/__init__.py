@@ -1,0 +1,1 @@
+"""Referral links, clicks, coupons and attribution: how partnerpay knows who brought a customer."""

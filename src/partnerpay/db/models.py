@@ -22,6 +22,7 @@ from partnerpay.partners.models import (
 )
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutRun
 from partnerpay.programs.models import Program, ProgramTerms, TermsAcceptance
+from partnerpay.tracking import attribution_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.tracking.models import Click, Coupon, ReferralLink
 
 __all__ = [

@@ -74,6 +74,18 @@ class ProgramSettingsIn(_Strict):
     applications_open: StrictBool | None = None
     default_owner_id: StrictStr | None = None
     payout_change_hold_days: StrictInt | None = None
+    site_url: StrictStr | None = Field(default=None, examples=["https://acme.example"])
+    fallback_url: StrictStr | None = Field(default=None, description="where /r/{code} sends an unknown code")
+    allowed_domains: list[StrictStr] | None = Field(default=None, examples=[["acme.example", "shop.acme.example"]])
+    attribution_model: Literal["last_click", "first_click"] | None = None
+    coupon_overrides_link: StrictBool | None = None
+    attribution_months: StrictInt | None = Field(
+        default=None, description="null: a customer keeps its partner for ever"
+    )
+    lead_protection_days: StrictInt | None = None
+    deal_stages: list[StrictStr] | None = None
+    update_reminder_days: StrictInt | None = None
+    hold_flagged_events: StrictBool | None = None
 
 
 class ProgramSettingsOut(BaseModel):
@@ -95,6 +107,16 @@ class ProgramSettingsOut(BaseModel):
     applications_open: bool
     default_owner_id: str | None
     payout_change_hold_days: int
+    site_url: str | None
+    fallback_url: str | None
+    allowed_domains: list[str] | None
+    attribution_model: str
+    coupon_overrides_link: bool
+    attribution_months: int | None
+    lead_protection_days: int
+    deal_stages: list[str] | None
+    update_reminder_days: int
+    hold_flagged_events: bool
 
 
 class TermsIn(_Strict):

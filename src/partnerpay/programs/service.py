@@ -21,6 +21,7 @@ from partnerpay.kit.ids import new_id
 from partnerpay.kit.money import Rounding, check_currency
 from partnerpay.programs.models import Program
 from partnerpay.programs.schemas import ApplicationFormConfig
+from partnerpay.programs.tracking_settings import tracking_checks, tracking_snapshot
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -130,6 +131,7 @@ def settings_snapshot(program: Program) -> dict[str, Any]:
         "applications_open": program.applications_open,
         "default_owner_id": program.default_owner_id,
         "payout_change_hold_days": program.payout_change_hold_days,
+        **tracking_snapshot(program),
     }
 
 
@@ -238,6 +240,7 @@ SETTINGS_CHECKS: dict[str, Check | None] = {
     "applications_open": _bool("applications_open"),
     "payout_change_hold_days": _int("payout_change_hold_days", 0, 365),
     "default_owner_id": None,  # checked against the staff table below
+    **tracking_checks(_int, _bool),
 }
 
 

@@ -1,0 +1,1 @@
+"""Attribution decisions and fraud flags (filled in by the attribution work)."""

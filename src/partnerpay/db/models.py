@@ -4,7 +4,7 @@ from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.models import ApiKey, IdempotencyRecord, StaffUser
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.db.base import Base
-from partnerpay.deals.models import Deal, Lead
+from partnerpay.deals.models import Deal, DealActivity, Lead, UpdateRequest
 from partnerpay.events.models import Customer, Event
 from partnerpay.jobs.models import OutboxJob
 from partnerpay.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from partnerpay.db.base import Base, UTCDateTime
@@ -77,3 +77,48 @@ class Deal(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_update_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DealActivity(Base):
+    """One line of a lead's or deal's timeline: registered, decided, stage moves, update requests and answers.
+
+    A deal's lines also carry its lead_id, so the lead's history and the deal's read as one timeline.
+    """
+
+    __tablename__ = "deal_activity"
+    __table_args__ = (
+        Index("ix_deal_activity_lead_at", "lead_id", "at"),
+        Index("ix_deal_activity_deal_at", "deal_id", "at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id"), default=None)
+    deal_id: Mapped[str | None] = mapped_column(ForeignKey("deals.id"), default=None)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[str] = mapped_column(String(40))
+    actor_label: Mapped[str] = mapped_column(String(320), default="")
+
+
+class UpdateRequest(Base):
+    """Staff asked the partner for news on a lead or deal; reminded every update_reminder_days until answered."""
+
+    __tablename__ = "update_requests"
+    __table_args__ = (Index("ix_update_requests_partner_answered", "partner_id", "answered_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id"), index=True, default=None)
+    deal_id: Mapped[str | None] = mapped_column(ForeignKey("deals.id"), index=True, default=None)
+    message: Mapped[str] = mapped_column(Text)
+    asked_by: Mapped[str] = mapped_column(String(40))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    answer: Mapped[str | None] = mapped_column(Text, default=None)
+    answered_by: Mapped[str | None] = mapped_column(String(40), default=None)
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)

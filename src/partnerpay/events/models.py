@@ -21,6 +21,13 @@ class Customer(Base):
     partner_id: Mapped[str | None] = mapped_column(ForeignKey("partners.id"), index=True)
     attribution: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The current decision (tracking.attribution_models.Attribution) and until when it holds (None: for
+    # ever). No foreign key: attributions point at customers, and a cycle would order every insert.
+    attribution_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    attributed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # As the events told us (latest wins): deal domains and self-referral checks compare these.
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    domain: Mapped[str | None] = mapped_column(String(253), default=None)
 
 
 class Event(Base):
@@ -45,6 +52,11 @@ class Event(Base):
     # SHA-256 of the canonical request: the same external_id with other content is a 409, not a replay.
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The attribution the event's partner came from, the click id (`ref`) it carried, and, when it
+    # has no partner, why not (an unknown click id, an expired attribution, ...).
+    attribution_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    click_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    unattributed_reason: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class RefundAllocation(Base):

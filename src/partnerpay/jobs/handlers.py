@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from partnerpay.deals.updates import REMIND_JOB, remind_job
 from partnerpay.integrations.smtp import mailer_for
 from partnerpay.jobs.registry import JobContext, PermanentJobError, Registry
 from partnerpay.kit.ids import new_id
@@ -59,4 +60,5 @@ def build_registry(settings: Settings | None = None) -> Registry:
     registry.register(NOTIFY_PARTNER)(notify_partner)
     base_url = settings.base_url if settings is not None else Settings.model_fields["base_url"].default
     registry.add(EMAIL_SEND, email_handler(mailer_for(settings), base_url=base_url))
+    registry.add(REMIND_JOB, remind_job)  # "ask for an update" reminders (deals/updates.py)
     return registry

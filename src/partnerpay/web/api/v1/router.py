@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from partnerpay.web.api.v1 import (
     commissions,
+    deals,
     events,
     imports,
     ledger,
@@ -18,3 +19,4 @@ api = APIRouter(prefix="/api/v1")
 # partner_admin and imports come before programs so /partners/import and /partners/export win over /partners/{id}.
 for module in (partner_admin, imports, programs, onboarding, payout_details, events, commissions, payouts, ledger):
     api.include_router(module.router)
+api.include_router(deals.router)

@@ -78,6 +78,7 @@ def migrate() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port.", min=1, max=65535),
+    access_log: bool = typer.Option(True, help="Log every request (off for benchmarks or behind a logging proxy)."),
 ) -> None:
     """Run migrations, then serve the console, portal and API (with the in-process worker if configured)."""
     import uvicorn
@@ -95,7 +96,9 @@ def serve(
         out().print(f"Migrated {safe_url(settings.database_url)} to revision {after}.")
     application = create_app(settings)
     out().print(f"partnerpay on http://{host}:{port} (database {safe_url(settings.database_url)})")
-    uvicorn.run(application, host=host, port=port, proxy_headers=True)
+    # uvicorn turns SIGTERM into a graceful shutdown: in-flight responses finish, then the app's lifespan
+    # exit writes the clicks still buffered in memory.
+    uvicorn.run(application, host=host, port=port, proxy_headers=True, access_log=access_log)
 
 
 @app.command()

@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     smtp_from: str = "partnerpay <partnerpay@localhost>"
     smtp_starttls: bool = True
     smtp_timeout_seconds: float = 15.0
+    # The click path (/r/{code}): clicks are written every click_flush_every clicks or click_flush_ms
+    # milliseconds, whichever comes first; resolved codes stay in memory for click_cache_ttl_seconds.
+    click_flush_every: int = Field(default=500, ge=1)
+    click_flush_ms: int = Field(default=200, ge=1)
+    click_cache_size: int = Field(default=100_000, ge=1)
+    click_cache_ttl_seconds: float = Field(default=30.0, gt=0)
+    # Where unknown codes go when there is not exactly one program to send them to (default: "/").
+    click_fallback_url: str = ""
+    # Set to ".example.com" when partnerpay runs on a subdomain of the site, so the site's script can read pp_ref.
+    click_cookie_domain: str = Field(default="", pattern=r"^[A-Za-z0-9.-]*$")
     # After a key change, the old keys (JSON list) still open secrets sealed with them.
     retired_secret_keys: list[SecretStr] = Field(default_factory=list)
 

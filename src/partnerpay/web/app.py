@@ -19,6 +19,10 @@ from partnerpay.jobs.worker import Worker
 from partnerpay.kit.clock import Clock, SystemClock
 from partnerpay.kit.ratelimit import SlidingWindowLimiter
 from partnerpay.settings import Settings
+from partnerpay.tracking.click_buffer import ClickWriter
+from partnerpay.tracking.clicks import IpHasher
+from partnerpay.tracking.link_cache import LinkCache
+from partnerpay.tracking.redirect import ClickPath, Resolver
 from partnerpay.web import errors
 from partnerpay.web.api.v1.router import api
 from partnerpay.web.templating import configure
@@ -37,7 +41,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
             worker = Worker(app.state.session_factory, build_registry(settings), clock=app.state.clock).start_in_thread(
                 poll_seconds=settings.worker_poll_seconds
             )
+        app.state.click_writer.start()
         yield
+        # uvicorn runs this after the last response went out (SIGTERM included): the final click flush.
+        app.state.click_writer.close()
         if worker is not None:
             worker.stop(timeout=10)
 
@@ -82,4 +89,23 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.include_router(portal)
     app.include_router(public)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    _add_click_path(app, settings)
     return app
+
+
+def _add_click_path(app: FastAPI, settings: Settings) -> None:
+    """/r/{code} answered by a plain ASGI handler added last, so it runs before the session and routing."""
+    app.state.click_writer = ClickWriter(
+        app.state.session_factory, batch_size=settings.click_flush_every, interval_ms=settings.click_flush_ms
+    )
+    app.state.link_cache = LinkCache(size=settings.click_cache_size, ttl_seconds=settings.click_cache_ttl_seconds)
+    app.add_middleware(
+        ClickPath,
+        resolver=Resolver(app.state.read_factory, fallback_url=settings.click_fallback_url),
+        cache=app.state.link_cache,
+        writer=app.state.click_writer,
+        clock=app.state.clock,
+        ip_hasher=IpHasher(settings.require_secret()),
+        cookie_domain=settings.click_cookie_domain,
+        secure_cookie=settings.base_url.startswith("https"),
+    )

@@ -12,9 +12,10 @@ from partnerpay.web.console import (
     partner_pages,
     partners,
     payouts,
+    tracking,
 )
 
 router = APIRouter()
 # imports before partner_pages/partners so /partners/import is not taken for a partner id.
-for module in (auth, dashboard, imports, partner_pages, partners, commissions, payouts, jobs, onboarding):
+for module in (auth, dashboard, imports, partner_pages, partners, commissions, payouts, jobs, onboarding, tracking):
     router.include_router(module.router)

@@ -13,10 +13,12 @@ from partnerpay.web.api.v1 import (
     payout_details,
     payouts,
     programs,
+    stats,
 )
 
 api = APIRouter(prefix="/api/v1")
 # partner_admin and imports come before programs so /partners/import and /partners/export win over /partners/{id}.
 for module in (partner_admin, imports, programs, onboarding, payout_details, events, commissions, payouts, ledger):
     api.include_router(module.router)
+api.include_router(stats.router)
 api.include_router(deals.router)

@@ -57,3 +57,10 @@ def clawback_explanation(
         f"({share}){how}; claws back {format_money(-result, currency)} of line {original_line_id} "
         f"({format_money(original_line_amount, currency)}) = {format_money(result, currency)}"
     )
+
+
+def with_attribution(explanation: str, *, partner_name: str, reason: str | None) -> str:
+    """The line's explanation plus why its customer belongs to the partner (the attribution decision)."""
+    if not reason:
+        return explanation
+    return f"{explanation}. Attributed to {partner_name}: {reason}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from partnerpay.programs.tracking_settings import HOSTNAME, normalise_host
 
 
 class EventType(StrEnum):
@@ -22,6 +25,11 @@ class EventType(StrEnum):
 PAYING = frozenset({EventType.INVOICE_PAID})
 REVERSING = frozenset({EventType.REFUND, EventType.CHARGEBACK})
 NEEDS_AMOUNT = PAYING | REVERSING
+CLICK_ID = re.compile(r"^clk_[0-9a-z]{1,36}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Added after events were first hashed: left out of the content hash when absent, so an event sent
+# again exactly as before still matches its stored hash (see events.service.content_hash).
+LATER_FIELDS = ("click_id", "customer_email", "customer_domain")
 
 
 class EventIn(BaseModel):
@@ -40,3 +48,30 @@ class EventIn(BaseModel):
     product: StrictStr | None = Field(default=None, max_length=200)
     original_external_id: StrictStr | None = None
     metadata: dict[str, Any] | None = None
+    click_id: StrictStr | None = Field(default=None, description="the `ref` the redirect passed to the site")
+    customer_email: StrictStr | None = Field(default=None, max_length=320)
+    customer_domain: StrictStr | None = Field(default=None, max_length=253, description="the customer's company domain")
+
+    @field_validator("click_id")
+    @classmethod
+    def _click_id(cls, value: str | None) -> str | None:
+        if value is not None and not CLICK_ID.match(value):
+            raise ValueError(f"click_id must be a click id from the referral redirect (clk_…), got {value[:60]!r}")
+        return value
+
+    @field_validator("customer_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not EMAIL.match(value):
+            raise ValueError(f"customer_email must be an email address such as ana@example.com, got {value[:60]!r}")
+        return value.lower() if value is not None else None
+
+    @field_validator("customer_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host = normalise_host(value)
+        if not HOSTNAME.match(host):
+            raise ValueError(f"customer_domain must be a domain such as example.com, got {value[:60]!r}")
+        return host

@@ -1,4 +1,5 @@
-"""Recording events: dedupe by external id, attribute to a partner, then earn or claw back."""
+"""Recording events: dedupe by external id, attribute to a partner (tracking.attribution), flag what looks
+like fraud (tracking.fraud), then earn or claw back."""
 
 from __future__ import annotations
 
@@ -15,12 +16,17 @@ from partnerpay.auth.actor import Actor
 from partnerpay.commissions import service as commissions
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.events.models import Customer, Event, RefundAllocation
-from partnerpay.events.schemas import NEEDS_AMOUNT, PAYING, REVERSING, EventIn, EventType
+from partnerpay.events.schemas import LATER_FIELDS, NEEDS_AMOUNT, PAYING, REVERSING, EventIn, EventType
 from partnerpay.kit.errors import Conflict, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.kit.money import check_currency, format_money
 from partnerpay.partners.models import Partner
+from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
+from partnerpay.tracking import attribution, fraud
+from partnerpay.tracking.attribution_models import Attribution, Rule
+from partnerpay.tracking.coupons import coupon_for
+from partnerpay.tracking.models import Click, Coupon
 
 
 @dataclass
@@ -31,7 +37,11 @@ class Recorded:
 
 
 def content_hash(data: EventIn) -> str:
-    return hashlib.sha256(canonical(data.model_dump(mode="json")).encode()).hexdigest()
+    body = data.model_dump(mode="json")
+    for name in LATER_FIELDS:
+        if body.get(name) is None:
+            body.pop(name, None)
+    return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
 def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime) -> Recorded:
@@ -50,9 +60,9 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
         return Recorded(existing, list(earlier), created=False)
 
     _check_money(data, program.currency)
-    partner = _named_partner(session, program.id, data)
-    customer = _customer(session, program.id, data.customer_external_id, partner, now)
-    attributed = session.get(Partner, customer.partner_id) if customer.partner_id else None
+    named = _named_partner(session, program.id, data)
+    coupon = _coupon(session, program.id, data)
+    customer = _customer(session, program.id, data, now)
     original = _original(session, program.id, customer, data)
     event = Event(
         id=new_id("evt"),
@@ -61,7 +71,7 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
         external_id=data.external_id,
         occurred_at=data.occurred_at,
         customer_id=customer.id,
-        partner_id=attributed.id if attributed else None,
+        partner_id=None,
         amount=data.amount,
         currency=data.currency,
         product=data.product,
@@ -69,9 +79,17 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
         metadata_json=data.metadata,
         content_hash=digest,
         created_at=now,
+        click_id=data.click_id,
     )
     session.add(event)
     session.flush()
+    click = _attribute(
+        session, program=program, customer=customer, event=event, data=data, named=named, coupon=coupon, now=now
+    )
+    attributed = session.get(Partner, customer.partner_id) if event.partner_id else None
+    current = session.get(Attribution, event.attribution_id) if event.attribution_id else None
+    flags = fraud.flag_event(session, actor=actor, event=event, current=current, click=click, now=now)
+    held = data.type in PAYING and fraud.holds(session, program, event)
     audit.record(
         session,
         actor=actor,
@@ -86,16 +104,94 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
             "amount": event.amount,
             "currency": event.currency,
             "partner_id": event.partner_id,
+            "attribution_id": event.attribution_id,
+            "unattributed_reason": event.unattributed_reason,
+            "flags": [f.id for f in flags],
+            "held": held,
         },
     )
     lines: list[CommissionLine] = []
-    if data.type in PAYING and attributed is not None:
-        lines = commissions.earn_on_payment(
+    if data.type in PAYING and attributed is not None and not held:
+        lines = attribution.earn(
             session, actor=actor, program=program, partner=attributed, customer=customer, event=event, now=now
         )
     elif data.type in REVERSING:
         lines = _reverse(session, actor=actor, refund=event, customer=customer, original=original, now=now)
     return Recorded(event, lines, created=True)
+
+
+def _attribute(
+    session: Session,
+    *,
+    program: Program,
+    customer: Customer,
+    event: Event,
+    data: EventIn,
+    named: tuple[Partner, Rule] | None,
+    coupon: Coupon | None,
+    now: datetime,
+) -> Click | None:
+    """Give the event its customer's partner, deciding anew when the customer has none now.
+
+    Returns the click the event named, when the redirect has written it (for the fraud signals).
+    """
+    if data.click_id is not None:
+        attribution.remember_click(session, customer=customer, click_id=data.click_id, event_id=event.id, now=now)
+    current = attribution.current_partner_id(customer, event.occurred_at)
+    # Most events are of customers attributed for good and carry no click: their clicks need no reading.
+    clicks = attribution.known_clicks(session, customer) if data.click_id is not None or current is None else []
+    named_click = next((k for k in clicks if k.id == data.click_id), None)
+    if current is not None:
+        event.partner_id = customer.partner_id
+        event.attribution_id = customer.attribution_id
+        session.flush()
+        return named_click
+    expired = customer.partner_id
+    evidence = attribution.Evidence(
+        occurred_at=event.occurred_at,
+        event_type=event.type,
+        clicks=clicks,
+        coupon=coupon if coupon is not None and coupon.active else None,
+        claim=attribution.domain_claim(session, program, customer.domain, event.occurred_at),
+        named=named[0] if named else None,
+        named_rule=named[1] if named else None,
+    )
+    decision = attribution.decide(
+        evidence,
+        model=program.attribution_model,
+        coupon_overrides_link=program.coupon_overrides_link,
+        cookie_days=program.cookie_days,
+    )
+    if decision is None:
+        event.unattributed_reason = attribution.unattributed_note(
+            customer=customer,
+            click_id=data.click_id,
+            clicks=clicks,
+            ev=evidence,
+            cookie_days=program.cookie_days,
+            deactivated_coupon=coupon if coupon is not None and not coupon.active else None,
+            expired_partner=expired,
+        )[:500]
+        if expired is not None:
+            customer.partner_id = None
+            customer.attribution_id = None
+            customer.attribution = event.unattributed_reason[:200]
+        session.flush()
+        return named_click
+    partner = session.get(Partner, decision.partner_id)
+    assert partner is not None
+    row = attribution.apply_decision(
+        session,
+        program=program,
+        customer=customer,
+        event=event,
+        decision=decision,
+        self_referral=attribution.is_self_referral(partner, email=customer.email, domain=customer.domain),
+    )
+    event.partner_id = row.partner_id
+    event.attribution_id = row.id
+    session.flush()
+    return named_click
 
 
 def _check_money(data: EventIn, program_currency: str) -> None:
@@ -115,14 +211,12 @@ def _check_money(data: EventIn, program_currency: str) -> None:
         raise ValidationError("a refund or chargeback must take back more than zero", field="amount")
 
 
-def _named_partner(session: Session, program_id: str, data: EventIn) -> Partner | None:
-    if data.coupon is not None:
-        raise ValidationError(f"unknown coupon {data.coupon!r} in this program", field="coupon")
+def _named_partner(session: Session, program_id: str, data: EventIn) -> tuple[Partner, Rule] | None:
     if data.partner_id is not None:
         partner = session.get(Partner, data.partner_id)
         if partner is None or partner.program_id != program_id:
             raise ValidationError(f"unknown partner {data.partner_id!r} in this program", field="partner_id")
-        return partner
+        return partner, Rule.PARTNER_ID
     if data.referral_code is not None:
         partner = session.scalar(
             select(Partner).where(Partner.program_id == program_id, Partner.referral_code == data.referral_code)
@@ -131,29 +225,41 @@ def _named_partner(session: Session, program_id: str, data: EventIn) -> Partner 
             raise ValidationError(
                 f"unknown referral code {data.referral_code!r} in this program", field="referral_code"
             )
-        return partner
+        return partner, Rule.REFERRAL_CODE
     return None
 
 
-def _customer(session: Session, program_id: str, external_id: str, partner: Partner | None, now: datetime) -> Customer:
-    """The customer keeps the partner who first brought it; a later code does not move it."""
+def _coupon(session: Session, program_id: str, data: EventIn) -> Coupon | None:
+    """The coupon named by code; a deactivated one is returned and ignored by the decision."""
+    if data.coupon is None:
+        return None
+    found = coupon_for(session, program_id, code=data.coupon)
+    if found is None:
+        raise ValidationError(f"unknown coupon {data.coupon!r} in this program", field="coupon")
+    return found
+
+
+def _customer(session: Session, program_id: str, data: EventIn, now: datetime) -> Customer:
+    """The customer, created on its first event; an email or domain an event gives is kept for later decisions."""
     customer = session.scalar(
-        select(Customer).where(Customer.program_id == program_id, Customer.external_id == external_id)
+        select(Customer).where(Customer.program_id == program_id, Customer.external_id == data.customer_external_id)
     )
     if customer is None:
         customer = Customer(
             id=new_id("cus"),
             program_id=program_id,
-            external_id=external_id,
-            partner_id=partner.id if partner else None,
-            attribution=f"named on first event ({partner.referral_code})" if partner else None,
+            external_id=data.customer_external_id,
+            partner_id=None,
+            attribution=None,
             created_at=now,
         )
         session.add(customer)
-        session.flush()
-    elif customer.partner_id is None and partner is not None:
-        customer.partner_id = partner.id
-        customer.attribution = f"named on a later event ({partner.referral_code})"
+    if data.customer_email is not None:
+        customer.email = data.customer_email
+    domain = attribution.company_domain(data.customer_email, data.customer_domain)
+    if domain is not None:
+        customer.domain = domain
+    session.flush()
     return customer
 
 

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import select
@@ -80,7 +81,7 @@ class ClickView:
     partner_id: str | None
     link_id: str | None
     code: str
-    at: object
+    at: datetime
     visitor: str | None
     ua_class: str
     referrer: str | None

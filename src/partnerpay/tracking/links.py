@@ -272,6 +272,12 @@ def click_counts(session: Session, partner: Partner) -> dict[str | None, int]:
     return {link_id: int(n) for link_id, n in rows}
 
 
+def click_counts_for_link(session: Session, link: ReferralLink) -> int:
+    """Clicks this link credited to its partner."""
+    stmt = select(func.count()).where(Click.partner_id == link.partner_id, Click.link_id == link.id)
+    return int(session.scalar(stmt) or 0)
+
+
 def view(link: ReferralLink, clicks: int = 0) -> LinkView:
     return LinkView(
         id=link.id,

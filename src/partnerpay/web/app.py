@@ -77,6 +77,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     errors.install(app)
     app.include_router(api)
     from partnerpay.web.console.routes import router as console
+    from partnerpay.web.portal.leads import router as portal_leads
+    from partnerpay.web.portal.links import router as portal_links
     from partnerpay.web.portal.onboarding import router as portal_onboarding
     from partnerpay.web.portal.profile import router as portal_profile
     from partnerpay.web.portal.routes import router as portal
@@ -86,6 +88,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     # Portal sub-pages first: their fixed paths must not be shadowed by the portal home's routes.
     app.include_router(portal_onboarding)
     app.include_router(portal_profile)
+    app.include_router(portal_leads)
+    app.include_router(portal_links)
     app.include_router(portal)
     app.include_router(public)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -8,6 +8,7 @@ from partnerpay.web.api.v1 import (
     events,
     imports,
     ledger,
+    links,
     onboarding,
     partner_admin,
     payout_details,
@@ -22,3 +23,4 @@ for module in (partner_admin, imports, programs, onboarding, payout_details, eve
     api.include_router(module.router)
 api.include_router(stats.router)
 api.include_router(deals.router)
+api.include_router(links.router)

@@ -4,8 +4,10 @@ from fastapi import APIRouter
 
 from partnerpay.web.api.v1 import (
     commissions,
+    coupons,
     deals,
     events,
+    fraud,
     imports,
     ledger,
     links,
@@ -23,4 +25,6 @@ for module in (partner_admin, imports, programs, onboarding, payout_details, eve
     api.include_router(module.router)
 api.include_router(stats.router)
 api.include_router(deals.router)
+api.include_router(coupons.router)
+api.include_router(fraud.router)
 api.include_router(links.router)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from partnerpay.kit.errors import ValidationError
+from partnerpay.kit.money import check_currency, exponent
 from partnerpay.kit.state import StateMachine
 from partnerpay.programs.tracking_settings import HOSTNAME, normalise_host
 
@@ -76,3 +78,20 @@ def conflict(
     kind: ConflictKind, ref_type: str, ref_id: str, partner_id: str | None, detail: str
 ) -> dict[str, str | None]:
     return {"kind": kind.value, "ref_type": ref_type, "ref_id": ref_id, "partner_id": partner_id, "detail": detail}
+
+
+def minor_units(text: str, currency: str, *, field: str) -> int | None:
+    """'12,500.50' EUR → 1250050 for forms; blank → None. Exact decimals only, never a float."""
+    cleaned = text.strip().replace(",", "").replace("_", "")
+    if not cleaned:
+        return None
+    digits = exponent(check_currency(currency))
+    try:
+        value = Decimal(cleaned) * (10**digits)
+    except InvalidOperation:
+        raise ValidationError(f"{field} must be an amount such as 12500.00, got {text!r}", field=field) from None
+    if not value.is_finite() or value != value.to_integral_value() or value < 0:
+        raise ValidationError(
+            f"{field} must be 0 or more with at most {digits} decimals in {currency}, got {text!r}", field=field
+        )
+    return int(value)

@@ -6,6 +6,8 @@ from partnerpay.web.console import (
     auth,
     commissions,
     dashboard,
+    deals,
+    fraud,
     imports,
     jobs,
     onboarding,
@@ -19,3 +21,5 @@ router = APIRouter()
 # imports before partner_pages/partners so /partners/import is not taken for a partner id.
 for module in (auth, dashboard, imports, partner_pages, partners, commissions, payouts, jobs, onboarding, tracking):
     router.include_router(module.router)
+router.include_router(deals.router)
+router.include_router(fraud.router)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 
 from partnerpay.auth.actor import Actor
 from partnerpay.auth.service import authenticate_partner_user
+from partnerpay.deals.queries import open_requests
 from partnerpay.partners.models import Partner
 from partnerpay.programs.models import Program
 from partnerpay.programs.terms import needs_acceptance
@@ -125,5 +126,6 @@ def home(request: Request, me: Actor = PartnerUserActor, before: str | None = No
             "payouts": queries.payouts(session, partner.id),
             "notifications": queries.notifications(session, partner.id),
             "terms_due": needs_acceptance(session, partner.id),
+            "update_requests": open_requests(session, partner.id),
         }
     return render(request, "portal/home.html", context)

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from partnerpay.cli_admin import apikeys, payouts, users
 from partnerpay.cli_common import database, err, fail, guarded, load_settings, out, parse_time, safe_url
+from partnerpay.cli_deals import deals
 from partnerpay.cli_import import partners
 from partnerpay.cli_tracking import fraud
 from partnerpay.db.engine import unit_of_work
@@ -36,6 +37,7 @@ app.add_typer(apikeys, name="apikeys")
 app.add_typer(payouts, name="payouts")
 app.add_typer(partners, name="partners")
 app.add_typer(fraud, name="fraud")
+app.add_typer(deals, name="deals")
 
 
 def _migrate(url: str) -> tuple[str | None, str | None]:

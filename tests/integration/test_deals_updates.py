@@ -175,3 +175,25 @@ def test_a_deal_found_by_lead_is_where_the_request_lands(
     req = ask_for_update(session, actor=STAFF, lead_id=item.id, message="News?", now=clock.now())
     assert (req.deal_id, req.lead_id) == (deal.id, item.id)
     assert session.get(Deal, deal.id) is deal
+
+
+def test_the_cli_sends_due_reminders_once(
+    session: Session, session_factory: sessionmaker[Session], world: tuple[Program, Partner, Partner, Lead],
+    clock: FixedClock, database_url: str,
+) -> None:  # fmt: skip
+    from typer.testing import CliRunner
+
+    from partnerpay.cli import app
+
+    session.commit()
+    with session_factory() as s:
+        ask_for_update(s, actor=STAFF, lead_id=world[3].id, message="News?", now=clock.now())
+        s.commit()
+    runner = CliRunner(env={"PARTNERPAY_DATABASE_URL": database_url, "PARTNERPAY_SECRET_KEY": "s" * 40})
+    at = (clock.now() + timedelta(days=3)).isoformat()
+    first = runner.invoke(app, ["deals", "remind", "--at", at])
+    assert first.exit_code == 0 and "1 reminder(s) sent." in first.output
+    again = runner.invoke(app, ["deals", "remind", "--at", at])
+    assert again.exit_code == 0 and "No reminder is due." in again.output
+    bad = runner.invoke(app, ["deals", "remind", "--at", "yesterday"])
+    assert bad.exit_code == 1

@@ -16,6 +16,7 @@ from partnerpay.kit.errors import PartnerpayError, ValidationError
 from partnerpay.partners import admin, groups, prospects
 from partnerpay.partners import queries as partner_queries
 from partnerpay.partners.models import Partner
+from partnerpay.tracking.fraud_queries import flag_rows
 from partnerpay.web.console import queries
 from partnerpay.web.console.access import Staff
 from partnerpay.web.pages import PageRoute, check_form_csrf, flash, now, reading, redirect, render
@@ -89,6 +90,7 @@ def partner_page(
             "groups": groups.groups_with_sizes(session, me, program_id=overview.partner.program_id),
             "errors": errors or {},
             "values": values or {},
+            "flags": flag_rows(session, me, status=None, partner_id=overview.partner.id, limit=20),
         }
     return render(request, "console/partner.html", context, status_code=status_code)
 

@@ -34,6 +34,7 @@ __all__ = [
     "Coupon",
     "Customer",
     "Deal",
+    "DealActivity",
     "Event",
     "IdempotencyRecord",
     "Invitation",
@@ -59,4 +60,5 @@ __all__ = [
     "StaffUser",
     "TaxProfile",
     "TermsAcceptance",
+    "UpdateRequest",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.cli_common import database, guarded, load_settings, out, parse_time
@@ -30,12 +29,7 @@ def fraud_scan(
         flags = fraud_signals.scan_clicks(session, actor=SYSTEM, program_id=program, now=now)
         rows = [(f.id, f.partner_id, f.kind, f.detail) for f in flags]
     console = out()
-    if not rows:
-        console.print("No new flags.")
-        return
-    table = Table(title=f"{len(rows)} new fraud flag(s)")
-    for column in ("flag", "partner", "kind", "detail"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(escape(v) for v in row))
-    console.print(table)
+    console.print(f"{len(rows)} new fraud flag(s)." if rows else "No new flags.")
+    # One line per flag, ids whole, so scripts can grep them.
+    for flag_id, partner_id, kind, detail in rows:
+        console.print(f"{flag_id}  {partner_id}  {kind}  {escape(detail)}")

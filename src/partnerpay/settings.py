@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # milliseconds, whichever comes first; resolved codes stay in memory for click_cache_ttl_seconds.
     click_flush_every: int = Field(default=500, ge=1)
     click_flush_ms: int = Field(default=200, ge=1)
-    click_cache_size: int = Field(default=100_000, ge=1)
+    click_cache_size: int = Field(default=150_000, ge=1)  # about 600 bytes an entry
     click_cache_ttl_seconds: float = Field(default=30.0, gt=0)
     # Where unknown codes go when there is not exactly one program to send them to (default: "/").
     click_fallback_url: str = ""

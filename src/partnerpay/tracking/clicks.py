@@ -38,12 +38,18 @@ class IpHasher:
     """HMAC-SHA256 of the client address under a key derived from the secret key (never the key itself)."""
 
     def __init__(self, secret_key: str) -> None:
-        self._key = hmac.new(secret_key.encode(), _IP_KEY_INFO, hashlib.sha256).digest()
+        key = hmac.new(secret_key.encode(), _IP_KEY_INFO, hashlib.sha256).digest()
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        # A visitor clicks more than once and proxies concentrate addresses: hash each address once.
+        self._hash = lru_cache(maxsize=65_536)(self._compute)
+
+    def _compute(self, address: str) -> str:
+        mac = self._keyed.copy()  # the keyed state is ready; copying skips re-deriving the pads
+        mac.update(address.encode())
+        return mac.hexdigest()
 
     def __call__(self, address: str | None) -> str | None:
-        if not address:
-            return None
-        return hmac.new(self._key, address.encode(), hashlib.sha256).hexdigest()
+        return self._hash(address) if address else None
 
 
 @lru_cache(maxsize=4096)  # the same few hundred browsers make most clicks; classify each string once

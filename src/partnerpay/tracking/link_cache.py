@@ -5,7 +5,10 @@ Both rules apply, for different writers:
   right after its transaction commits, so the partner who just deactivated a link sees it take effect;
 - an entry older than the TTL is looked up again, because other processes (several web servers on
   PostgreSQL, the CLI) and other tables (a program's site_url, a partner's status) change what a code
-  resolves to without telling this process. The TTL bounds how stale a redirect can be.
+  resolves to without telling this process. The TTL bounds how stale a redirect can be: a stale entry
+  is served once more while it is refreshed in the background, in batches (one query per 500 codes),
+  so a busy link never makes a visitor wait for the database.
+The cache is filled at startup with the newest links and the partners' codes, up to its size.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
@@ -38,6 +41,8 @@ class Target:
     prefix: str
     suffix: str = ""
     cookie_days: int = 0
+    # The database row it was built from: a refresh that reads the same row keeps this target as it is.
+    source: int = field(default=0, compare=False, repr=False)
 
     def location(self, click_id: str) -> str:
         return self.prefix + click_id + self.suffix if self.attributed else self.prefix
@@ -54,18 +59,21 @@ class LinkCache:
         self._known: OrderedDict[str, tuple[float, Target]] = OrderedDict()
         self._unknown: OrderedDict[str, float] = OrderedDict()
         self._fallback: tuple[float, Target] | None = None
+        # Bumped by every invalidation: a lookup that started before one must not cache what it read.
+        self.generation = 0
         with _CACHES_LOCK:
             _CACHES.add(self)
 
-    def get(self, code: str) -> Target | None:
-        """The target of a known code, or None when it must be looked up (or is a known unknown)."""
+    def lookup(self, code: str) -> tuple[Target, bool] | None:
+        """(target, still fresh) for a cached code, None for one to look up. A stale target is still
+        served (the redirect must not wait) while the caller has it refreshed in the background."""
         entry = self._known.get(code)
-        if entry is None or entry[0] < time.monotonic():
+        if entry is None:
             return None
         # Invalidated by another thread between the two lines: still a valid answer for this request.
         with contextlib.suppress(KeyError):
             self._known.move_to_end(code)
-        return entry[1]
+        return entry[1], entry[0] >= time.monotonic()
 
     def is_known_unknown(self, code: str) -> bool:
         expires = self._unknown.get(code)
@@ -100,6 +108,7 @@ class LinkCache:
         self._fallback = (time.monotonic() + self.ttl, target)
 
     def invalidate(self, codes: set[str]) -> None:
+        self.generation += 1
         for code in codes:
             self._known.pop(code, None)
             self._unknown.pop(code, None)

@@ -8,24 +8,21 @@ A click is made in memory (id, app clock, keyed address hash) and handed to the 
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 import anyio.to_thread
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.kit.clock import Clock
-from partnerpay.kit.ids import new_id
-from partnerpay.partners.models import Partner, PartnerStatus
-from partnerpay.programs.models import Program
 from partnerpay.tracking import clicks
 from partnerpay.tracking.click_buffer import ClickWriter
+from partnerpay.tracking.click_ids import ClickIds
 from partnerpay.tracking.link_cache import LinkCache, Target
-from partnerpay.tracking.models import ReferralLink
+from partnerpay.tracking.resolver import Resolver
 
 log = structlog.get_logger(__name__)
 
@@ -37,124 +34,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PREFIX = "/r/"
 CODE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")  # what referral and link codes are made of; anything else is unknown
-DESTINATION_MAX = 2000
-_SAFE_LOCATION = re.compile(r"^(https?://[\x21-\x7e]+|/)$")
-_HEADER_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
+REFRESH_BATCH = 500
 _COUNTRY_HEADERS = (b"cf-ipcountry", b"x-country-code")
-
-
-def with_params(url: str, params: dict[str, str]) -> tuple[str, str]:
-    """(prefix, suffix) such that prefix + click_id + suffix is `url` with `params` and ref=<click id> in
-    its query. The destination's own query is kept as it was written, minus keys the link sets itself."""
-    parts = urlsplit(url)
-    override = {*params, "ref"}
-    kept = [p for p in parts.query.split("&") if p and unquote(p.split("=", 1)[0]) not in override]
-    added = [f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params.items()]
-    head = url.split("#", 1)[0].split("?", 1)[0]
-    if not parts.path:
-        head += "/"  # https://example.com?ref=… is legal, but https://example.com/?ref=… is what everyone expects
-    query = "&".join([*kept, *added, "ref="])
-    suffix = f"#{parts.fragment}" if parts.fragment else ""
-    return f"{head}?{query}", suffix
-
-
-def safe_location(url: str | None) -> str | None:
-    """The URL if it can go into a Location header as it is (absolute http(s), printable ASCII), else None."""
-    if not url:
-        return None
-    text = quote(url.strip(), safe=_HEADER_SAFE)
-    return text if _SAFE_LOCATION.match(text) else None
-
-
-class Resolver:
-    """Looks a code up in the database: one query per code, run in a worker thread."""
-
-    def __init__(self, sessions: sessionmaker[Session], *, fallback_url: str) -> None:
-        self.sessions = sessions
-        self.fallback_url = safe_location(fallback_url) or "/"
-
-    def code(self, code: str) -> Target | None:
-        with self.sessions() as session:
-            if "." in code:
-                return self._link(session, code)
-            return self._default(session, code)
-
-    def _link(self, session: Session, code: str) -> Target | None:
-        row = session.execute(
-            select(
-                ReferralLink.id,
-                ReferralLink.program_id,
-                ReferralLink.partner_id,
-                ReferralLink.destination_url,
-                ReferralLink.params,
-                ReferralLink.active,
-                Partner.status,
-                Program.site_url,
-                Program.fallback_url,
-                Program.cookie_days,
-            )
-            .join(Partner, Partner.id == ReferralLink.partner_id)
-            .join(Program, Program.id == ReferralLink.program_id)
-            .where(ReferralLink.code == code)
-        ).first()
-        if row is None:
-            return None
-        credited = bool(row.active) and row.status == PartnerStatus.ACTIVE
-        destination = safe_location(row.destination_url or row.site_url or row.fallback_url)
-        return self._target(
-            row.program_id, row.partner_id, row.id, destination, dict(row.params or {}), credited, row.cookie_days
-        )
-
-    def _default(self, session: Session, code: str) -> Target | None:
-        row = session.execute(
-            select(
-                Partner.id,
-                Partner.program_id,
-                Partner.status,
-                Program.site_url,
-                Program.fallback_url,
-                Program.cookie_days,
-            )
-            .join(Program, Program.id == Partner.program_id)
-            .where(Partner.referral_code == code)
-        ).first()
-        if row is None:
-            return None
-        destination = safe_location(row.site_url or row.fallback_url)
-        credited = row.status == PartnerStatus.ACTIVE
-        return self._target(row.program_id, row.id, None, destination, {}, credited, row.cookie_days)
-
-    def _target(
-        self,
-        program_id: str,
-        partner_id: str,
-        link_id: str | None,
-        destination: str | None,
-        params: dict[str, str],
-        credited: bool,
-        cookie_days: int,
-    ) -> Target:
-        if destination is None:
-            # A program without a site: the visitor still lands somewhere, and nobody is credited for it.
-            return Target(program_id, None, link_id, self.fallback_url, False, self.fallback_url)
-        prefix, suffix = with_params(destination, params)
-        stored = prefix[: -len("?ref=")] + suffix  # "&ref=" and "?ref=" are the same length
-        if not credited:
-            # Still where the link pointed (with its params), but no ref, no cookie, no partner.
-            return Target(program_id, None, link_id, stored[:DESTINATION_MAX], False, stored)
-        return Target(program_id, partner_id, link_id, stored[:DESTINATION_MAX], True, prefix, suffix, cookie_days)
-
-    def fallback(self) -> Target:
-        """Where unknown codes go: the only program's fallback or site, else the settings fallback, else /."""
-        with self.sessions() as session:
-            programs = session.execute(select(Program.id, Program.fallback_url, Program.site_url).limit(2)).all()
-        if len(programs) == 1:
-            only = programs[0]
-            url = safe_location(only.fallback_url) or safe_location(only.site_url)
-            if url:
-                return Target(only.id, None, None, url, False, url)
-            return Target(only.id, None, None, self.fallback_url, False, self.fallback_url)
-        return Target(None, None, None, self.fallback_url, False, self.fallback_url)
 
 
 class ClickPath:
@@ -178,6 +59,9 @@ class ClickPath:
         self.writer = writer
         self.clock = clock
         self.ip_hash = ip_hasher
+        self.new_click_id = ClickIds()
+        self._stale: set[str] = set()
+        self._refresher: asyncio.Task[None] | None = None
         self.cookie_tail = "; Path=/; SameSite=Lax"
         if cookie_domain:
             self.cookie_tail += f"; Domain={cookie_domain}"
@@ -200,7 +84,7 @@ class ClickPath:
             # Link checkers and previews: the same answer, but no click and no cookie.
             await _respond(send, 302, [(b"location", target.destination.encode("latin-1"))])
             return
-        click_id = new_id("clk")
+        click_id = self.new_click_id()
         headers = _headers(scope)
         client = scope.get("client")
         country_value = headers.get(_COUNTRY_HEADERS[0]) or headers.get(_COUNTRY_HEADERS[1])
@@ -226,13 +110,18 @@ class ClickPath:
         await _respond(send, 302, response)
 
     async def target(self, code: str) -> Target:
-        hit = self.cache.get(code)
-        if hit is not None:
-            return hit
+        cached = self.cache.lookup(code)
+        if cached is not None:
+            target, fresh = cached
+            if not fresh:
+                self._refresh_later(code)
+            return target
         try:
             if CODE.match(code) and not self.cache.is_known_unknown(code):
+                generation = self.cache.generation
                 found = await anyio.to_thread.run_sync(self.resolver.code, code)
-                self.cache.put(code, found)
+                if generation == self.cache.generation:  # else a link changed meanwhile: what we read may be old
+                    self.cache.put(code, found)
                 if found is not None:
                     return found
             fallback = self.cache.fallback()
@@ -244,6 +133,46 @@ class ClickPath:
             log.exception("referral code lookup failed; sending to the fallback", code=code[:100])
             url = self.resolver.fallback_url
             return Target(None, None, None, url, False, url)
+
+    def _refresh_later(self, code: str) -> None:
+        self._stale.add(code)
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        """Look stale codes up again in batches, off the event loop, while their old targets keep serving."""
+        while self._stale:
+            batch: dict[str, Target] = {}
+            while self._stale and len(batch) < REFRESH_BATCH:
+                code = self._stale.pop()
+                cached = self.cache.lookup(code)
+                if cached is not None:
+                    batch[code] = cached[0]
+            generation = self.cache.generation
+            try:
+                found = await anyio.to_thread.run_sync(self.resolver.codes, batch)
+            except Exception:  # keep serving what we have; the next request for a stale code tries again
+                log.exception("refreshing cached referral codes failed", codes=len(batch))
+                return
+            if generation == self.cache.generation:
+                for code, target in found.items():
+                    self.cache.put(code, target)
+
+
+def fill_cache(cache: LinkCache, resolver: Resolver) -> None:
+    """Fill the cache with the partners' codes and the newest links (in a thread at startup), so the first
+    clicks on them do not each wait for a query. Stops if a link changes meanwhile: its entry could be old."""
+    generation = cache.generation
+    started = time.monotonic()
+    try:
+        for code, target in resolver.newest(cache.size):
+            if cache.generation != generation:
+                return
+            cache.put(code, target)
+    except Exception:  # an empty cache only costs a query per code
+        log.exception("filling the referral code cache failed")
+        return
+    log.info("referral code cache filled", codes=len(cache), seconds=round(time.monotonic() - started, 2))
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:

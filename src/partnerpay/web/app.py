@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -22,7 +23,8 @@ from partnerpay.settings import Settings
 from partnerpay.tracking.click_buffer import ClickWriter
 from partnerpay.tracking.clicks import IpHasher
 from partnerpay.tracking.link_cache import LinkCache
-from partnerpay.tracking.redirect import ClickPath, Resolver
+from partnerpay.tracking.redirect import ClickPath, fill_cache
+from partnerpay.tracking.resolver import Resolver
 from partnerpay.web import errors
 from partnerpay.web.api.v1.router import api
 from partnerpay.web.templating import configure
@@ -42,6 +44,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
                 poll_seconds=settings.worker_poll_seconds
             )
         app.state.click_writer.start()
+        threading.Thread(
+            target=fill_cache, args=(app.state.link_cache, app.state.link_resolver), name="link-cache-fill", daemon=True
+        ).start()
         yield
         # uvicorn runs this after the last response went out (SIGTERM included): the final click flush.
         app.state.click_writer.close()
@@ -102,10 +107,11 @@ def _add_click_path(app: FastAPI, settings: Settings) -> None:
     app.state.click_writer = ClickWriter(
         app.state.session_factory, batch_size=settings.click_flush_every, interval_ms=settings.click_flush_ms
     )
+    app.state.link_resolver = Resolver(app.state.read_factory, fallback_url=settings.click_fallback_url)
     app.state.link_cache = LinkCache(size=settings.click_cache_size, ttl_seconds=settings.click_cache_ttl_seconds)
     app.add_middleware(
         ClickPath,
-        resolver=Resolver(app.state.read_factory, fallback_url=settings.click_fallback_url),
+        resolver=app.state.link_resolver,
         cache=app.state.link_cache,
         writer=app.state.click_writer,
         clock=app.state.clock,

@@ -197,3 +197,18 @@ def test_the_cli_sends_due_reminders_once(
     assert again.exit_code == 0 and "No reminder is due." in again.output
     bad = runner.invoke(app, ["deals", "remind", "--at", "yesterday"])
     assert bad.exit_code == 1
+
+
+def test_the_staff_member_who_asked_is_emailed_the_answer(
+    session: Session, world: tuple[Program, Partner, Partner, Lead], clock: FixedClock
+) -> None:
+    from partnerpay.auth.service import create_staff_user, staff_actor
+
+    user = create_staff_user(session, actor=SYSTEM, email="pm@example.com", role="manager", password="x" * 12,
+                             now=clock.now())  # fmt: skip
+    item = world[3]
+    req = ask_for_update(session, actor=staff_actor(user), lead_id=item.id, message="News?", now=clock.now())
+    assert emails_to(session, "pm@example.com") == []
+    answer_update_request(session, actor=as_partner(world[1]), request_id=req.id, answer="Signed", now=clock.now())
+    (mail,) = emails_to(session, "pm@example.com")
+    assert "Acme Media answered" in mail.payload["text"] and f"/deals/leads/{item.id}" in mail.payload["text"]

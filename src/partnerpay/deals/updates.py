@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import SYSTEM, Actor
+from partnerpay.auth.models import StaffUser
 from partnerpay.deals.access import get_deal, get_lead, get_update_request, require_staff_write
 from partnerpay.deals.models import Deal, Lead, UpdateRequest
 from partnerpay.deals.rules import MAX_REMINDERS
@@ -128,7 +129,21 @@ def answer_update_request(
                  object_id=item.id, program_id=item.program_id, now=now, after={"answer": text})  # fmt: skip
     add_line(session, lead=lead, deal=deal, kind="update.answered", text=f"Partner's update: {text}", actor=actor,
              now=now)  # fmt: skip
+    _email_asker(session, item, deal or lead, text, now=now)
     return item
+
+
+def _email_asker(
+    session: Session, item: UpdateRequest, subject: Lead | Deal | None, answer: str, *, now: datetime
+) -> None:
+    """The team member who asked hears back by email (an API key that asked has no inbox: nothing is sent)."""
+    asker = session.get(StaffUser, item.asked_by)
+    partner = session.get(Partner, item.partner_id)
+    if asker is None or subject is None or partner is None:
+        return
+    path = f"/deals/{subject.id}" if isinstance(subject, Deal) else f"/deals/leads/{subject.id}"
+    text = f"{partner.name} answered your update request on {subject.company}:\n\n{answer}\n\n{BASE_URL}{path}\n"
+    enqueue_email(session, to=asker.email, subject=f"{partner.name}: update on {subject.company}", text=text, now=now)
 
 
 def remind(session: Session, item: UpdateRequest, *, now: datetime) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.auth.actor import SYSTEM
@@ -218,26 +218,18 @@ class TestCache:
         assert site.link(campaign="Launch") == code
         assert "ref=" in site.get(f"/r/{code}").headers["location"]
 
+    def test_a_change_made_elsewhere_waits_for_the_ttl(self, site: Site) -> None:
+        assert site.get(f"/r/{site.referral_code}").headers["location"].startswith(f"{SITE}/?ref=")
+        _change_site_elsewhere(site)
+        assert site.get(f"/r/{site.referral_code}").headers["location"].startswith(f"{SITE}/?ref=")
+
     def test_a_change_made_elsewhere_shows_after_the_ttl(
         self, database_url: str, session_factory: sessionmaker[Session], clock: FixedClock
     ) -> None:
         for s in _site(database_url, session_factory, clock, click_cache_ttl_seconds=0.05):
             s.get(f"/r/{s.referral_code}")
-            # Another process's change: straight in the database, no invalidation reaches this app.
-            with unit_of_work(s.factory) as db:
-                db.execute(delete(Click))
-                update_program_settings(
-                    db,
-                    actor=SYSTEM,
-                    program_id=s.program_id,
-                    changes={"site_url": "https://new.example.com"},
-                    now=clock.now(),
-                )
-            cached = s.get(f"/r/{s.referral_code}").headers["location"]
-            assert cached.startswith(f"{SITE}/?ref=")
-            time.sleep(0.1)
-            # Past the TTL the old target serves once more while it is looked up again in the background.
-            assert s.get(f"/r/{s.referral_code}").headers["location"].startswith(f"{SITE}/?ref=")
+            _change_site_elsewhere(s)
+            # Past the TTL the old target may serve once more while it is looked up again in the background.
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 location = s.get(f"/r/{s.referral_code}").headers["location"]
@@ -245,3 +237,28 @@ class TestCache:
                     break
                 time.sleep(0.02)
             assert location.startswith("https://new.example.com/?ref=")
+
+    def test_a_link_deactivated_elsewhere_stops_crediting_after_the_ttl(
+        self, database_url: str, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        for s in _site(database_url, session_factory, clock, click_cache_ttl_seconds=0.05):
+            code = s.link(campaign="Elsewhere", destination_url="https://shop.example.com/x")
+            assert "ref=" in s.get(f"/r/{code}").headers["location"]
+            with unit_of_work(s.factory) as db:
+                db.execute(update(links.ReferralLink).where(links.ReferralLink.code == code).values(active=False))
+            deadline = time.monotonic() + 5
+            while "ref=" in (location := s.get(f"/r/{code}").headers["location"]) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert location == "https://shop.example.com/x"
+
+
+def _change_site_elsewhere(site: Site) -> None:
+    """Another process's change: straight in the database, so no invalidation reaches this app."""
+    with unit_of_work(site.factory) as db:
+        update_program_settings(
+            db,
+            actor=SYSTEM,
+            program_id=site.program_id,
+            changes={"site_url": "https://new.example.com"},
+            now=site.clock.now(),
+        )

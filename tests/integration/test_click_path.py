@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -14,6 +15,7 @@ from partnerpay.kit.clock import FixedClock
 from partnerpay.kit.ids import new_id
 from partnerpay.programs.models import Program
 from partnerpay.tracking.click_buffer import ClickRow, ClickWriter
+from partnerpay.tracking.click_ids import ClickIds
 from partnerpay.tracking.clicks import IpHasher, country, find_click, ua_class
 from partnerpay.tracking.models import Click
 
@@ -102,6 +104,17 @@ class TestClickWriter:
         writer.add(_row(clock))
         assert _eventually(lambda: _count(session_factory) == 1)
         writer.close()
+
+
+class TestClickIds:
+    def test_ids_have_the_kit_layout_are_unique_and_sort_by_time(self) -> None:
+        ids = ClickIds()
+        first = [ids() for _ in range(5000)]
+        time.sleep(0.002)
+        later = ids()
+        assert len(set(first)) == 5000 and all(re.fullmatch(r"clk_[0-9a-hjkmnp-tv-z]{26}", i) for i in first)
+        assert all(i[:14] <= later[:14] for i in first) and later > max(first)
+        assert len(first[0]) == len(new_id("clk"))
 
 
 class TestVisitorFacts:

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from partnerpay.programs.tracking_settings import HOSTNAME, normalise_host
 
@@ -56,14 +57,18 @@ class EventIn(BaseModel):
     @classmethod
     def _click_id(cls, value: str | None) -> str | None:
         if value is not None and not CLICK_ID.match(value):
-            raise ValueError(f"click_id must be a click id from the referral redirect (clk_…), got {value[:60]!r}")
+            raise PydanticCustomError(
+                "click_id", "not a click id from the referral redirect (clk_…): {got}", {"got": value[:60]}
+            )
         return value
 
     @field_validator("customer_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         if value is not None and not EMAIL.match(value):
-            raise ValueError(f"customer_email must be an email address such as ana@example.com, got {value[:60]!r}")
+            raise PydanticCustomError(
+                "email", "not an email address such as ana@example.com: {got}", {"got": value[:60]}
+            )
         return value.lower() if value is not None else None
 
     @field_validator("customer_domain")
@@ -73,5 +78,5 @@ class EventIn(BaseModel):
             return None
         host = normalise_host(value)
         if not HOSTNAME.match(host):
-            raise ValueError(f"customer_domain must be a domain such as example.com, got {value[:60]!r}")
+            raise PydanticCustomError("domain", "not a domain such as example.com: {got}", {"got": value[:60]})
         return host

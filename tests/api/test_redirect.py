@@ -162,6 +162,7 @@ class TestUnknownCodes:
             "/r/x%0D%0ALocation:%20https://evil.com",
             "/r/https://evil.com",
             "/r/..%2F..%2Fevil.com",
+            "/r/a%00b%1B",
             "/r/",
         ],
     )

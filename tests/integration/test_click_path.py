@@ -85,17 +85,27 @@ class TestClickWriter:
     def test_a_failed_write_keeps_the_clicks_and_retries_until_it_succeeds(
         self, writers: Callable[..., ClickWriter], session_factory: sessionmaker[Session], clock: FixedClock
     ) -> None:
-        writer = writers(batch_size=1000, interval_ms=20)
+        writer = writers(batch_size=1000, interval_ms=20, max_backoff=0.2)
         # A real failure: the click names a program that does not exist yet (foreign key).
         stuck = _row(clock, program_id="prg_later")
         writer.add(stuck)
-        writer.add(_row(clock))
-        assert _eventually(lambda: writer.failures >= 1)
+        assert _eventually(lambda: writer.failures >= 4, seconds=20)
         assert _count(session_factory) == 0 and writer.pending(stuck[0]) == stuck
         with unit_of_work(session_factory) as s:
             s.add(Program(id="prg_later", name="Later", currency="EUR", hold_days=0, created_at=clock.now()))
-        assert _eventually(lambda: _count(session_factory) == 2, seconds=10)
-        assert writer.pending(stuck[0]) is None
+        assert _eventually(lambda: _count(session_factory) == 1, seconds=10)
+        assert writer.pending(stuck[0]) is None and writer.refused == 0
+
+    def test_a_row_the_database_always_refuses_does_not_block_the_others(
+        self, writers: Callable[..., ClickWriter], session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        writer = writers(batch_size=1000, interval_ms=20, max_backoff=0.2)
+        writer.add(_row(clock, program_id="prg_never"))
+        good = [_row(clock) for _ in range(3)]
+        for row in good:
+            writer.add(row)
+        assert _eventually(lambda: _count(session_factory) == 3, seconds=20)
+        assert writer.refused == 1 and writer.waiting() == 0
 
     def test_a_writer_started_by_its_first_click_still_writes(
         self, session_factory: sessionmaker[Session], clock: FixedClock

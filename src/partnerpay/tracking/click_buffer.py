@@ -42,12 +42,20 @@ CLOSE_ATTEMPTS = 5
 class ClickWriter:
     """The in-memory buffer of clicks and the thread that writes them."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, batch_size: int = 500, interval_ms: int = 200) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        batch_size: int = 500,
+        interval_ms: int = 200,
+        max_backoff: float = MAX_BACKOFF_SECONDS,
+    ) -> None:
         if batch_size < 1 or interval_ms < 1:
             raise ValueError("batch_size and interval_ms must be positive")
         self.sessions = sessions
         self.batch_size = batch_size
         self.interval = interval_ms / 1000
+        self.max_backoff = max_backoff
         self._rows: list[ClickRow] = []
         self._oldest = 0.0  # monotonic time the oldest waiting row arrived
         self._cond = threading.Condition()
@@ -56,6 +64,7 @@ class ClickWriter:
         self._writing: list[ClickRow] = []  # the batch being written: still findable by pending()
         self.written = 0
         self.failures = 0
+        self.refused = 0  # rows the database refused for themselves (see _isolate), logged and dropped
 
     def start(self) -> ClickWriter:
         with self._cond:
@@ -134,13 +143,18 @@ class ClickWriter:
                     return  # close() writes the rest in its own thread
                 rows, self._rows = self._rows, []
             try:
-                self._write_or_requeue(rows)
+                if backoff >= self.max_backoff:
+                    self._isolate(rows)
+                else:
+                    self._write_or_requeue(rows)
                 backoff = 0.0
-            except Exception:  # the database may be down: keep the rows and try again
-                backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
-                log.exception(
-                    "click write failed; keeping the clicks to retry", waiting=self.waiting(), retry_in=backoff
-                )
+            except Exception as exc:  # the database may be down: keep the rows and try again
+                first = backoff == 0.0
+                backoff = min(max(backoff * 2, 0.1), self.max_backoff)
+                # The whole traceback once per outage; a line per retry after that.
+                report = log.exception if first else log.warning
+                report("click write failed; keeping the clicks to retry", waiting=self.waiting(), retry_in=backoff,
+                       error=str(exc)[:300])  # fmt: skip
                 with self._cond:
                     self._cond.wait_for(lambda: self._closing, timeout=backoff)
 
@@ -160,6 +174,33 @@ class ClickWriter:
         with self._cond:
             self._writing = []
             self.written += len(rows)
+
+    def _isolate(self, rows: list[ClickRow]) -> None:
+        """After failing for a while, write the batch row by row: if some rows go in and others never do,
+        those others are refused by the database itself (not a database that is down), and one such row
+        must not stop every click after it. They are logged in full, then dropped; if none goes in, the
+        database is down and all are kept."""
+        refused: list[ClickRow] = []
+        for row in rows:
+            try:
+                self._write([row])
+            except Exception:  # this row, or the database: decided below
+                refused.append(row)
+        if len(refused) == len(rows):
+            with self._cond:
+                self._rows[:0] = rows
+                self._oldest = time.monotonic()
+                self.failures += 1
+            raise RuntimeError(f"no click of {len(rows)} could be written")
+        with self._cond:
+            self.written += len(rows) - len(refused)
+            self.refused += len(refused)
+        if refused:
+            log.error(
+                "clicks refused by the database, dropped",
+                count=len(refused),
+                clicks=[list(map(str, r)) for r in refused],
+            )
 
     def _write(self, rows: Sequence[ClickRow]) -> None:
         with unit_of_work(self.sessions) as session:

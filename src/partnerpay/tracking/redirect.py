@@ -94,7 +94,7 @@ class ClickPath:
                 target.program_id,
                 target.partner_id,
                 target.link_id,
-                code[:100],
+                code[:100] if CODE.match(code) else _printable(code[:100]),
                 self.clock.now(),
                 self.ip_hash(client[0] if client else None),
                 clicks.ua_class(headers.get(b"user-agent")),
@@ -173,6 +173,11 @@ def fill_cache(cache: LinkCache, resolver: Resolver) -> None:
         log.exception("filling the referral code cache failed")
         return
     log.info("referral code cache filled", codes=len(cache), seconds=round(time.monotonic() - started, 2))
+
+
+def _printable(code: str) -> str:
+    # A crafted code may hold control characters (PostgreSQL refuses NUL in text): stored as "?".
+    return "".join(c if c.isprintable() else "?" for c in code)
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:

@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
 from partnerpay.commissions.models import CommissionLine
+from partnerpay.events.models import Event
 from partnerpay.events.schemas import EventType
 from partnerpay.kit.clock import FixedClock
 from partnerpay.kit.errors import InvalidTransition, NotFound, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.partners.models import Partner
 from partnerpay.programs.models import Program
-from partnerpay.tracking import fraud
+from partnerpay.tracking import fraud, fraud_queries
 from partnerpay.tracking.attribution_models import FlagStatus, FraudFlag
 from partnerpay.tracking.models import Click
 from tests import factories
@@ -60,6 +61,20 @@ class TestHold:
             fraud.resolve_flag(session, actor=SYSTEM, flag_id=flag.id, to=FlagStatus.RELEASED, reason="again",
                                now=clock.now())  # fmt: skip
         assert len(lines_of(session, event_id)) == 1
+
+    def test_a_refund_while_held_is_clawed_back_when_the_flag_is_released(
+        self, session: Session, clock: FixedClock, world: tuple[Program, Partner]
+    ) -> None:
+        prog, acme = world
+        event_id, flag = self_referred_payment(session, prog, acme, clock.now())
+        paid = session.get(Event, event_id)
+        assert paid is not None
+        refund = send(session, prog, clock.now() + DAY, type=EventType.REFUND, amount=4_000, currency="EUR",
+                      original_external_id=paid.external_id)  # fmt: skip
+        assert refund.commissions == []
+        done = fraud.resolve_flag(session, actor=SYSTEM, flag_id=flag.id, to=FlagStatus.RELEASED, reason="ok",
+                                  now=clock.now() + 2 * DAY)  # fmt: skip
+        assert [(line.kind, line.amount) for line in done.commissions] == [("commission", 2_000), ("clawback", -800)]
 
     def test_confirm_earns_nothing(self, session: Session, clock: FixedClock, world: tuple[Program, Partner]) -> None:
         prog, acme = world
@@ -163,7 +178,7 @@ class TestList:
     ) -> None:
         prog, acme = world
         self_referred_payment(session, prog, acme, clock.now())
-        assert len(fraud.list_flags(session, SYSTEM, program_id=prog.id, status="open").data) == 1
-        assert fraud.list_flags(session, SYSTEM, kind="ip_burst").data == []
+        assert len(fraud_queries.list_flags(session, SYSTEM, program_id=prog.id, status="open").data) == 1
+        assert fraud_queries.list_flags(session, SYSTEM, kind="ip_burst").data == []
         with pytest.raises(ValidationError):
-            fraud.list_flags(session, SYSTEM, status="maybe")
+            fraud_queries.list_flags(session, SYSTEM, status="maybe")

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
+from partnerpay.commissions import service as commissions
 from partnerpay.commissions.models import CommissionLine
-from partnerpay.events.models import Customer, Event
+from partnerpay.events.models import Customer, Event, RefundAllocation
 from partnerpay.events.schemas import PAYING
 from partnerpay.kit.errors import Forbidden, NotFound, ValidationError
 from partnerpay.kit.ids import new_id
-from partnerpay.kit.paging import Page, paginate
 from partnerpay.kit.state import StateMachine
 from partnerpay.partners.activity import record_activity
 from partnerpay.partners.models import Partner
@@ -330,37 +330,26 @@ def _earn_if_clear(session: Session, *, actor: Actor, event_id: str, now: dateti
     partner = session.get(Partner, event.partner_id)
     customer = session.get(Customer, event.customer_id)
     assert program is not None and partner is not None and customer is not None
-    return attribution.earn(
+    lines = attribution.earn(
         session, actor=actor, program=program, partner=partner, customer=customer, event=event, now=now
     )
-
-
-def list_flags(
-    session: Session,
-    actor: Actor,
-    *,
-    program_id: str | None = None,
-    partner_id: str | None = None,
-    status: str | None = None,
-    kind: str | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> Page[FraudFlag]:
-    if actor.partner_id is not None:
-        raise Forbidden("fraud flags are for the program's staff")
-    stmt = select(FraudFlag)
-    if actor.program_id is not None:
-        stmt = stmt.where(FraudFlag.program_id == actor.program_id)
-    if program_id:
-        stmt = stmt.where(FraudFlag.program_id == program_id)
-    if partner_id:
-        stmt = stmt.where(FraudFlag.partner_id == partner_id)
-    if status:
-        if status not in {s.value for s in FlagStatus}:
-            raise ValidationError(f"status must be one of {[s.value for s in FlagStatus]}", field="status")
-        stmt = stmt.where(FraudFlag.status == status)
-    if kind:
-        if kind not in {k.value for k in FlagKind}:
-            raise ValidationError(f"kind must be one of {[k.value for k in FlagKind]}", field="kind")
-        stmt = stmt.where(FraudFlag.kind == kind)
-    return paginate(session, stmt, FraudFlag.id, cursor=cursor, limit=limit)
+    # Refunds that arrived while the event was held found no line to claw back: take them back now.
+    before = 0
+    for refund, taken in session.execute(
+        select(Event, RefundAllocation.amount)
+        .join(RefundAllocation, RefundAllocation.refund_event_id == Event.id)
+        .where(RefundAllocation.original_event_id == event.id)
+        .order_by(RefundAllocation.id)
+    ).all():
+        lines += commissions.claw_back(
+            session,
+            actor=actor,
+            refund=refund,
+            original=event,
+            refunded=taken,
+            refunded_before=before,
+            chosen_newest_first=False,
+            now=now,
+        )
+        before += taken
+    return lines

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from partnerpay.auth.actor import Actor
 from partnerpay.events.models import Event
-from partnerpay.kit.errors import ValidationError
+from partnerpay.kit.errors import Forbidden, ValidationError
+from partnerpay.kit.paging import Page, paginate
 from partnerpay.partners.models import Partner
 from partnerpay.tracking.attribution_models import FlagKind, FlagStatus, FraudFlag
 
@@ -66,3 +67,34 @@ def open_counts(session: Session, actor: Actor) -> dict[str, int]:
     if actor.program_id is not None:
         stmt = stmt.where(FraudFlag.program_id == actor.program_id)
     return {kind: int(n) for kind, n in session.execute(stmt.group_by(FraudFlag.kind)).all()}
+
+
+def list_flags(
+    session: Session,
+    actor: Actor,
+    *,
+    program_id: str | None = None,
+    partner_id: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[FraudFlag]:
+    if actor.partner_id is not None:
+        raise Forbidden("fraud flags are for the program's staff")
+    stmt = select(FraudFlag)
+    if actor.program_id is not None:
+        stmt = stmt.where(FraudFlag.program_id == actor.program_id)
+    if program_id:
+        stmt = stmt.where(FraudFlag.program_id == program_id)
+    if partner_id:
+        stmt = stmt.where(FraudFlag.partner_id == partner_id)
+    if status:
+        if status not in {s.value for s in FlagStatus}:
+            raise ValidationError(f"status must be one of {[s.value for s in FlagStatus]}", field="status")
+        stmt = stmt.where(FraudFlag.status == status)
+    if kind:
+        if kind not in {k.value for k in FlagKind}:
+            raise ValidationError(f"kind must be one of {[k.value for k in FlagKind]}", field="kind")
+        stmt = stmt.where(FraudFlag.kind == kind)
+    return paginate(session, stmt, FraudFlag.id, cursor=cursor, limit=limit)

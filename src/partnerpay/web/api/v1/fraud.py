@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, StrictStr
 
 from partnerpay.auth.actor import Actor
-from partnerpay.tracking import fraud
+from partnerpay.tracking import fraud, fraud_queries
 from partnerpay.tracking.attribution_models import FlagStatus
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.schemas import In, LineOut, Out, dump, page
@@ -50,7 +50,7 @@ def list_flags(
     limit: int = Limit,
 ) -> dict[str, Any]:
     with reader(request, actor) as s:
-        result = fraud.list_flags(
+        result = fraud_queries.list_flags(
             s, actor, program_id=program_id, partner_id=partner_id, status=status, kind=kind, cursor=cursor, limit=limit
         )
         return page(FlagOut, result.data, result.next_cursor)

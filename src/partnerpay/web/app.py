@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp
 
 from partnerpay.db.engine import make_engine, make_session_factory
 from partnerpay.jobs.handlers import build_registry
@@ -53,7 +55,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         if worker is not None:
             worker.stop(timeout=10)
 
-    app = FastAPI(
+    app = PartnerpayApp(
         title="partnerpay",
         version="1",
         lifespan=lifespan,
@@ -102,20 +104,30 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     return app
 
 
-def _add_click_path(app: FastAPI, settings: Settings) -> None:
-    """/r/{code} answered by a plain ASGI handler added last, so it runs before the session and routing."""
+def _add_click_path(app: PartnerpayApp, settings: Settings) -> None:
+    """/r/{code} answered by a plain ASGI handler outside every middleware: no session, no routing."""
     app.state.click_writer = ClickWriter(
         app.state.session_factory, batch_size=settings.click_flush_every, interval_ms=settings.click_flush_ms
     )
     app.state.link_resolver = Resolver(app.state.read_factory, fallback_url=settings.click_fallback_url)
     app.state.link_cache = LinkCache(size=settings.click_cache_size, ttl_seconds=settings.click_cache_ttl_seconds)
-    app.add_middleware(
-        ClickPath,
-        resolver=app.state.link_resolver,
-        cache=app.state.link_cache,
-        writer=app.state.click_writer,
-        clock=app.state.clock,
-        ip_hasher=IpHasher(settings.require_secret()),
-        cookie_domain=settings.click_cookie_domain,
-        secure_cookie=settings.base_url.startswith("https"),
-    )
+    app.click_path = {
+        "resolver": app.state.link_resolver,
+        "cache": app.state.link_cache,
+        "writer": app.state.click_writer,
+        "clock": app.state.clock,
+        "ip_hasher": IpHasher(settings.require_secret()),
+        "cookie_domain": settings.click_cookie_domain,
+        "secure_cookie": settings.base_url.startswith("https"),
+    }
+
+
+class PartnerpayApp(FastAPI):
+    """FastAPI with the click path wrapped around everything, FastAPI's own error, telemetry and body-limit
+    layers included: on /r/ those cost a third of a redirect and do nothing a redirect needs."""
+
+    click_path: dict[str, Any] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return ClickPath(stack, **self.click_path) if self.click_path else stack

@@ -36,6 +36,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PREFIX = "/r/"
 CODE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")  # what referral and link codes are made of; anything else is unknown
 REFRESH_BATCH = 500
+FREEZE_AT = 10_000
 _COUNTRY_HEADERS = (b"cf-ipcountry", b"x-country-code")
 
 
@@ -173,9 +174,12 @@ def fill_cache(cache: LinkCache, resolver: Resolver) -> None:
     except Exception:  # an empty cache only costs a query per code
         log.exception("filling the referral code cache failed")
         return
-    # A hundred thousand long-lived targets would be walked by every full garbage collection, stalling
-    # redirects for a tenth of a second each time: move everything alive now out of the collector's sight.
-    gc.freeze()
+    if len(cache) >= FREEZE_AT:
+        # A hundred thousand long-lived targets would be walked by every full garbage collection, stalling
+        # redirects for a tenth of a second each time: collect once, then move everything alive out of the
+        # collector's sight (a small cache is not worth it, and tests create many apps in one process).
+        gc.collect()
+        gc.freeze()
     log.info("referral code cache filled", codes=len(cache), seconds=round(time.monotonic() - started, 2))
 
 

@@ -76,6 +76,16 @@ class TestCoupons:
         line = r.json()["commissions"][0]
         assert r.json()["event"]["partner_id"] == acme["id"]
         assert "Attributed to Acme Media: coupon ACME20 used on invoice paid" in line["explanation"]
+        assert r.json()["event"]["attribution_id"].startswith("att_")
+        assert r.json()["event"]["unattributed_reason"] is None
+
+    def test_an_event_with_an_unknown_click_says_why_it_has_no_partner(self, api: Api) -> None:
+        program = api.program()
+        r = api.post("/events", invoice(program["id"], "inv_u", "cus_u", 10_000, click_id="clk_" + "0" * 26))
+        assert r.status_code == 201, r.text
+        event = r.json()["event"]
+        assert (event["partner_id"], event["attribution_id"]) == (None, None)
+        assert "clk_" + "0" * 26 in event["unattributed_reason"]
 
 
 class TestEventFields:

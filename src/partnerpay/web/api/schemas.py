@@ -104,6 +104,8 @@ class EventOut(Out):
     original_event_id: str | None
     metadata: dict[str, Any] | None = Field(default=None, validation_alias="metadata_json")
     created_at: datetime
+    attribution_id: str | None = Field(default=None, description="the attribution decision that named the partner")
+    unattributed_reason: str | None = Field(default=None, description="why no partner was found, when none was")
 
 
 class IdsIn(In):

@@ -41,7 +41,7 @@ def fraud_page(
     context = {
         "area": "console",
         "me": me,
-        "page": "tracking",
+        "page": "fraud",
         "rows": rows,
         "counts": counts,
         "status": status,

@@ -25,6 +25,7 @@ class Lead(Base):
     __table_args__ = (
         Index("ix_leads_program_domain", "program_id", "domain"),
         Index("ix_leads_program_company", "program_id", "company_key"),
+        Index("ix_leads_program_created", "program_id", "created_at"),  # leads registered by day
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -57,6 +58,7 @@ class Deal(Base):
     __table_args__ = (
         UniqueConstraint("program_id", "crm_id"),
         Index("ix_deals_program_domain", "program_id", "domain"),
+        Index("ix_deals_program_won", "program_id", "won_at"),  # deals won by day
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -35,6 +35,8 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("program_id", "external_id"),
         Index("ix_events_customer_type", "customer_id", "type"),
+        # Figures by day (tracking/stats) read one program's events of one type in a date range.
+        Index("ix_events_program_type_occurred", "program_id", "type", "occurred_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

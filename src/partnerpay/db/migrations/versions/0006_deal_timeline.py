@@ -64,9 +64,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_update_requests_deal_id"), ["deal_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_update_requests_lead_id"), ["lead_id"], unique=False)
         batch_op.create_index("ix_update_requests_partner_answered", ["partner_id", "answered_at"], unique=False)
+    # Figures by day (tracking/stats): events of one type, leads registered and deals won in a date range.
+    op.create_index("ix_events_program_type_occurred", "events", ["program_id", "type", "occurred_at"])
+    op.create_index("ix_leads_program_created", "leads", ["program_id", "created_at"])
+    op.create_index("ix_deals_program_won", "deals", ["program_id", "won_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deals_program_won", table_name="deals")
+    op.drop_index("ix_leads_program_created", table_name="leads")
+    op.drop_index("ix_events_program_type_occurred", table_name="events")
     with op.batch_alter_table("update_requests", schema=None) as batch_op:
         batch_op.drop_index("ix_update_requests_partner_answered")
         batch_op.drop_index(batch_op.f("ix_update_requests_lead_id"))

@@ -211,3 +211,30 @@ class TestStory:
         times = [a.at for step in story.steps for a in step.actions]
         assert times == sorted(times)
         assert max(times) <= now and min(times) > story.setup_at
+
+
+class TestDemoTracking:
+    def test_it_shows_links_clicks_coupons_a_lead_conflict_a_won_deal_and_an_open_update_request(
+        self, cli: CliRunner, session_factory: sessionmaker[Session]
+    ) -> None:
+        from partnerpay.deals.models import Deal, Lead, UpdateRequest
+        from partnerpay.partners.models import PartnerUser
+        from partnerpay.tracking.models import Click, Coupon, ReferralLink
+
+        assert demo(cli).exit_code == 0
+        with session_factory() as s:
+            portal_partner = s.scalar(select(PartnerUser.partner_id).where(PartnerUser.email == PARTNER_EMAIL))
+            links = s.scalars(select(ReferralLink)).all()
+            assert portal_partner in {link.partner_id for link in links}
+            clicks = s.scalars(select(Click)).all()
+            # Every click is a partner's, on its default code or one of its links, in the last 30 days.
+            by_link = {link.id: link for link in links}
+            assert len(clicks) > 500
+            assert all(c.link_id is None or by_link[c.link_id].partner_id == c.partner_id for c in clicks)
+            assert s.scalar(select(func.count()).select_from(Coupon)) == len(links)
+            conflicted = [lead for lead in s.scalars(select(Lead)) if lead.conflicts]
+            assert [c["kind"] for lead in conflicted for c in lead.conflicts or []] == ["other_partner_lead"]
+            won = s.scalars(select(Deal).where(Deal.status == "won")).all()
+            assert len(won) == 1 and won[0].event_id is not None and won[0].amount == 1_080_000
+            requests = s.scalars(select(UpdateRequest).where(UpdateRequest.partner_id == portal_partner)).all()
+            assert sorted(r.answered_at is None for r in requests) == [False, True]  # one answered, one open

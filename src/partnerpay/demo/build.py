@@ -34,6 +34,7 @@ from partnerpay.demo.data import (
 )
 from partnerpay.demo.onboarding import Cast, Extra, accept_in_portal, extras, welcome
 from partnerpay.demo.story import Action, Kind, Story, tell
+from partnerpay.demo.tracking import extras as tracking_extras
 from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import EventIn
 from partnerpay.events.service import record_event
@@ -78,7 +79,7 @@ def build_demo(factory: sessionmaker[Session], *, clock: Clock, password: str, s
         return existing
     story = tell(clock.now(), seed)
     cast = _setup(factory, story, password)
-    pending = extras(story.now, seed)
+    pending = sorted(extras(story.now, seed) + tracking_extras(story.now, seed), key=lambda e: e.at)
     for step in story.steps:
         while pending and pending[0].at <= step.actions[0].at:
             _extra(factory, cast, pending.pop(0))

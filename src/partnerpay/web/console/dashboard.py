@@ -9,6 +9,7 @@ from partnerpay.jobs.worker import queue_stats
 from partnerpay.ledger.verify import verify
 from partnerpay.web.console import queries
 from partnerpay.web.console.access import Staff
+from partnerpay.web.console.tracking_queues import tracking_queues
 from partnerpay.web.pages import PageRoute, now, reading, render
 
 router = APIRouter(route_class=PageRoute)
@@ -25,6 +26,7 @@ def dashboard(request: Request, me: Actor = Staff, mine: str = "") -> Response:
         recent = queries.batches(session, limit=8)
         names = queries.program_names(session)
         failed_jobs = queue_stats(session, now=at).counts.get("dead", 0)
+        tracking = tracking_queues(session, owner_id=owner_id)
     return render(
         request,
         "console/dashboard.html",
@@ -37,6 +39,7 @@ def dashboard(request: Request, me: Actor = Staff, mine: str = "") -> Response:
             "recent": recent,
             "program_names": names,
             "failed_jobs": failed_jobs,
+            "tracking": tracking,
             "mine": owner_id is not None,
         },
     )

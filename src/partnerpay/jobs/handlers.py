@@ -61,4 +61,7 @@ def build_registry(settings: Settings | None = None) -> Registry:
     base_url = settings.base_url if settings is not None else Settings.model_fields["base_url"].default
     registry.add(EMAIL_SEND, email_handler(mailer_for(settings), base_url=base_url))
     registry.add(REMIND_JOB, remind_job)  # "ask for an update" reminders (deals/updates.py)
+    from partnerpay.inbox.processing import PROCESS_JOB, process_job  # here: events import this module
+
+    registry.add(PROCESS_JOB, process_job)  # stored webhook deliveries into events (inbox/processing.py)
     return registry

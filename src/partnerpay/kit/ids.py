@@ -50,6 +50,8 @@ PREFIXES = frozenset(
         "flg",  # fraud flag
         "upd",  # "ask for an update" request on a lead or deal
         "dact",  # lead/deal timeline line
+        "inb",  # inbox item (a raw incoming fact)
+        "itg",  # a program's provider integration
     }
 )
 

@@ -9,6 +9,7 @@ from partnerpay.web.api.v1 import (
     events,
     fraud,
     imports,
+    integrations,
     ledger,
     links,
     onboarding,
@@ -17,6 +18,7 @@ from partnerpay.web.api.v1 import (
     payouts,
     programs,
     stats,
+    webhooks,
 )
 
 api = APIRouter(prefix="/api/v1")
@@ -28,3 +30,5 @@ api.include_router(deals.router)
 api.include_router(coupons.router)
 api.include_router(fraud.router)
 api.include_router(links.router)
+api.include_router(webhooks.router)
+api.include_router(integrations.router)

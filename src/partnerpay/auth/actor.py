@@ -39,5 +39,9 @@ class Actor:
     def sees_program(self, program_id: str) -> bool:
         return self.program_id is None or self.program_id == program_id
 
+    def sees(self, program_id: str, partner_id: str) -> bool:
+        """Whether an object of this program and partner is visible: a partner user sees only its own."""
+        return self.sees_program(program_id) and (self.partner_id is None or self.partner_id == partner_id)
+
 
 SYSTEM = Actor(ActorType.SYSTEM, "system", ALL_SCOPES, label="partnerpay")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -165,31 +166,33 @@ def _accept(domains: list[str]) -> Write:
     return write
 
 
-def _stage(domain: str, stage: str) -> Write:
+DealStep = Callable[[Session, Cast, str, datetime], object]
+
+
+def _on_deal(domain: str, step: DealStep) -> Write:
+    """A write on the deal that came from the lead for this domain (nothing when there is none)."""
+
     def write(session: Session, cast: Cast, at: datetime) -> None:
         deal_id = _deal_id(session, cast, domain)
         if deal_id:
-            move_deal(session, actor=cast.manager, deal_id=deal_id, stage=stage, now=at)
+            step(session, cast, deal_id, at)
 
     return write
+
+
+def _stage(domain: str, stage: str) -> Write:
+    return _on_deal(domain, lambda s, cast, deal_id, at: move_deal(
+        s, actor=cast.manager, deal_id=deal_id, stage=stage, now=at))  # fmt: skip
 
 
 def _won(domain: str, amount: int) -> Write:
-    def write(session: Session, cast: Cast, at: datetime) -> None:
-        deal_id = _deal_id(session, cast, domain)
-        if deal_id:
-            move_deal(session, actor=cast.manager, deal_id=deal_id, status="won", amount=amount, now=at)
-
-    return write
+    return _on_deal(domain, lambda s, cast, deal_id, at: move_deal(
+        s, actor=cast.manager, deal_id=deal_id, status="won", amount=amount, now=at))  # fmt: skip
 
 
 def _ask(domain: str, message: str) -> Write:
-    def write(session: Session, cast: Cast, at: datetime) -> None:
-        deal_id = _deal_id(session, cast, domain)
-        if deal_id:
-            ask_for_update(session, actor=cast.manager, message=message, deal_id=deal_id, now=at)
-
-    return write
+    return _on_deal(domain, lambda s, cast, deal_id, at: ask_for_update(
+        s, actor=cast.manager, message=message, deal_id=deal_id, now=at))  # fmt: skip
 
 
 def _answer(domain: str, answer: str) -> Write:

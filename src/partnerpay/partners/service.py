@@ -101,11 +101,7 @@ def create_partner(
 def get_partner(session: Session, actor: Actor, partner_id: str) -> Partner:
     """The partner, or 404 when it is another program's or (for a partner user) another partner."""
     partner = session.get(Partner, partner_id)
-    if (
-        partner is None
-        or not actor.sees_program(partner.program_id)
-        or (actor.partner_id is not None and actor.partner_id != partner.id)
-    ):
+    if partner is None or not actor.sees(partner.program_id, partner.id):
         raise NotFound(f"partner {partner_id} not found", field="partner_id")
     return partner
 

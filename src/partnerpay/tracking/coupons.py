@@ -124,11 +124,7 @@ def create_coupon(
 def get_coupon(session: Session, actor: Actor, coupon_id: str) -> Coupon:
     """The coupon, or 404 when it belongs to a program or partner the actor may not see."""
     coupon = session.get(Coupon, coupon_id)
-    if (
-        coupon is None
-        or not actor.sees_program(coupon.program_id)
-        or (actor.partner_id is not None and actor.partner_id != coupon.partner_id)
-    ):
+    if coupon is None or not actor.sees(coupon.program_id, coupon.partner_id):
         raise NotFound(f"coupon {coupon_id} not found", field="coupon_id")
     return coupon
 

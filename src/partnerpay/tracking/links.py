@@ -206,11 +206,7 @@ def create_link(
 def get_link(session: Session, actor: Actor, link_id: str) -> ReferralLink:
     """The link, or 404 when it belongs to another program or (for a partner user) another partner."""
     link = session.get(ReferralLink, link_id)
-    if (
-        link is None
-        or not actor.sees_program(link.program_id)
-        or (actor.partner_id is not None and actor.partner_id != link.partner_id)
-    ):
+    if link is None or not actor.sees(link.program_id, link.partner_id):
         raise NotFound(f"link {link_id} not found", field="link_id")
     return link
 

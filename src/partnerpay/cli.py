@@ -20,6 +20,7 @@ from partnerpay.cli_admin import apikeys, payouts, users
 from partnerpay.cli_common import database, err, fail, guarded, load_settings, out, parse_time, safe_url
 from partnerpay.cli_deals import deals
 from partnerpay.cli_import import partners
+from partnerpay.cli_inbox import inbox
 from partnerpay.cli_tracking import fraud
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.clock import FixedClock, SystemClock
@@ -38,6 +39,7 @@ app.add_typer(payouts, name="payouts")
 app.add_typer(partners, name="partners")
 app.add_typer(fraud, name="fraud")
 app.add_typer(deals, name="deals")
+app.add_typer(inbox, name="inbox")
 
 
 def _migrate(url: str) -> tuple[str | None, str | None]:

@@ -9,6 +9,7 @@ from partnerpay.web.console import (
     deals,
     fraud,
     imports,
+    inbox,
     jobs,
     onboarding,
     partner_pages,
@@ -23,3 +24,4 @@ for module in (auth, dashboard, imports, partner_pages, partners, commissions, p
     router.include_router(module.router)
 router.include_router(deals.router)
 router.include_router(fraud.router)
+router.include_router(inbox.router)

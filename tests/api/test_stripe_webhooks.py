@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit.models import AuditEntry
+from partnerpay.auth.actor import SYSTEM
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.events.models import Event
 from partnerpay.inbox.models import InboxItem, ProgramIntegration
+from partnerpay.inbox.service import retry_items
 from partnerpay.jobs.models import OutboxJob
 from tests.api.conftest import Api
 from tests.api.stripe_helpers import (
@@ -299,6 +301,37 @@ class TestOrder:
         notes = {i.external_id: (i.status, i.note or "") for i in shop.items()}
         assert notes["evt_dw"][0] == "ignored" and "dispute won" in notes["evt_dw"][1]
         assert notes["evt_u"][0] == "ignored"
+
+    def test_a_failing_item_leaves_no_partial_event_behind_and_can_succeed_on_retry(self, shop: Shop) -> None:
+        shop.deliver(paid(shop))
+        shop.deliver(event("evt_full", "charge.refunded", charge(refunded=12_000)))
+        dispute = {
+            "id": "dp_9",
+            "object": "dispute",
+            "charge": "ch_1",
+            "amount": 12_000,
+            "currency": "eur",
+            "status": "needs_response",
+            "created": 1768480000,
+        }
+        shop.deliver(event("evt_dp", "charge.dispute.created", dispute))
+        shop.work()
+        failed = {i.external_id: i for i in shop.items()}["evt_dp"]
+        assert failed.status == "failed" and "exceeds" in (failed.last_error or "") and failed.attempts == 1
+        # The chargeback event was written, then rolled back with the item's savepoint.
+        assert "chargeback" not in [e.type for e in shop.events()]
+        assert "dp_9" not in [e.external_id for e in shop.events()]
+
+    def test_a_waiting_item_is_processed_again_by_the_sweep(self, shop: Shop) -> None:
+        shop.deliver(event("evt_refund", "charge.refunded", charge(refunded=6_000)))
+        shop.work()
+        with shop.factory() as s:
+            assert retry_items(s, actor=SYSTEM, now=shop.api.clock.now(), statuses=["waiting"]) != []
+            s.commit()
+        assert [i.status for i in shop.items()] == ["received"]
+        shop.work()
+        [item] = shop.items()
+        assert item.status == "waiting" and item.attempts == 2  # still no invoice: waits again, nothing dropped
 
 
 class TestConcurrentDuplicates:

@@ -148,6 +148,22 @@ class TestKnownCodes:
         response = site.get(f"/r/{site.referral_code}")
         assert "partnerpay_session" not in response.headers.get("set-cookie", "")
 
+    def test_the_click_path_runs_before_fastapi_and_everything_else_after_it(
+        self, site: Site, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # FastAPI's __call__ checks for telemetry on every request (environment reads): not on /r/.
+        calls: list[str] = []
+        real = FastAPI.__call__
+
+        async def counted(app: FastAPI, scope: Any, receive: Any, send: Any) -> None:
+            calls.append(scope["path"])
+            await real(app, scope, receive, send)
+
+        monkeypatch.setattr(FastAPI, "__call__", counted)
+        assert site.get(f"/r/{site.referral_code}").status_code == 302
+        assert site.get("/api/v1/openapi.json").status_code == 200
+        assert calls == ["/api/v1/openapi.json"]
+
 
 class TestUnknownCodes:
     @pytest.mark.parametrize(

@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp
+from starlette.types import Receive, Scope, Send
 
 from partnerpay.db.engine import make_engine, make_session_factory
 from partnerpay.jobs.handlers import build_registry
@@ -111,23 +110,27 @@ def _add_click_path(app: PartnerpayApp, settings: Settings) -> None:
     )
     app.state.link_resolver = Resolver(app.state.read_factory, fallback_url=settings.click_fallback_url)
     app.state.link_cache = LinkCache(size=settings.click_cache_size, ttl_seconds=settings.click_cache_ttl_seconds)
-    app.click_path = {
-        "resolver": app.state.link_resolver,
-        "cache": app.state.link_cache,
-        "writer": app.state.click_writer,
-        "clock": app.state.clock,
-        "ip_hasher": IpHasher(settings.require_secret()),
-        "cookie_domain": settings.click_cookie_domain,
-        "secure_cookie": settings.base_url.startswith("https"),
-    }
+    app.click_path = ClickPath(
+        resolver=app.state.link_resolver,
+        cache=app.state.link_cache,
+        writer=app.state.click_writer,
+        clock=app.state.clock,
+        ip_hasher=IpHasher(settings.require_secret()),
+        cookie_domain=settings.click_cookie_domain,
+        secure_cookie=settings.base_url.startswith("https"),
+    )
 
 
 class PartnerpayApp(FastAPI):
-    """FastAPI with the click path wrapped around everything, FastAPI's own error, telemetry and body-limit
-    layers included: on /r/ those cost a third of a redirect and do nothing a redirect needs."""
+    """FastAPI with the click path in front of everything: /r/ requests go to it before FastAPI's own
+    __call__ (whose telemetry check reads the environment on every request), its error, telemetry and
+    body-limit layers, and the middleware. Those cost half a redirect and do nothing a redirect needs."""
 
-    click_path: dict[str, Any] | None = None
+    click_path: ClickPath | None = None
 
-    def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
-        return ClickPath(stack, **self.click_path) if self.click_path else stack
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        click_path = self.click_path
+        if click_path is not None and click_path.handles(scope):
+            await click_path(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

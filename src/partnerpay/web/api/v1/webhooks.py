@@ -25,7 +25,7 @@ from partnerpay.integrations import stripe_webhooks as stripe
 from partnerpay.integrations.settings_store import active_webhook_secrets, count_bad_signature, get_integration
 from partnerpay.kit.errors import ConcurrentWrite, NotFound, PartnerpayError
 from partnerpay.programs.models import Program
-from partnerpay.web.security import factory
+from partnerpay.web.security import factory, read_factory
 
 router = APIRouter()
 MAX_BODY_BYTES = 1024 * 1024
@@ -52,10 +52,11 @@ async def _body(request: Request) -> bytes:
 
 
 def _receive_stripe(request: Request, program_id: str, body: bytes) -> JSONResponse:
-    sessions = factory(request)
+    sessions, readers = factory(request), read_factory(request)
     box = request.app.state.secret_box
     now = request.app.state.clock.now()
-    with sessions() as session:
+    # Checking the signature only reads: on SQLite a writer session would take the write lock for it.
+    with readers() as session:
         if session.get(Program, program_id) is None:
             raise NotFound(f"program {program_id} not found", field="program_id")
         integration = get_integration(session, program_id, stripe.PROVIDER)
@@ -87,7 +88,7 @@ def _receive_stripe(request: Request, program_id: str, body: bytes) -> JSONRespo
             answer = {"received": True, "id": item.id, "status": item.status, "duplicate": not created}
     except ConcurrentWrite:
         # Another delivery of the same event won the race: it is stored once, and this is a replay.
-        with sessions() as session:
+        with readers() as session:
             winner = find(session, source_of(stripe.PROVIDER, program_id), external_id)
             if winner is None:
                 raise

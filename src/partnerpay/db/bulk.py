@@ -21,9 +21,14 @@ COPY_THRESHOLD = 200  # below this a plain executemany is as fast and simpler
 
 def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        if value.tzinfo is None:
+        offset = value.utcoffset()
+        if offset is None:
             raise ValueError("naive datetime refused: store times with an offset")
-        return value.astimezone(UTC).strftime(_SQLITE_DT)
+        if offset:
+            value = value.astimezone(UTC)
+        # isoformat's first 26 characters are _SQLITE_DT's text (with a 4-digit year, as SQLAlchemy writes
+        # it), at half strftime's cost: clicks are written at thousands a second, each at its own time.
+        return value.isoformat(" ", "microseconds")[:26]
     return value
 
 
@@ -40,12 +45,13 @@ def _sqlite_rows(rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
     text: dict[datetime, str] = {}
     out: list[tuple[Any, ...]] = []
     for row in rows:
-        converted = list(row)
+        converted = row if isinstance(row, tuple) else tuple(row)
         for i in columns:
             value = converted[i]
             if value is not None:
-                converted[i] = text.get(value) or text.setdefault(value, _sqlite_value(value))
-        out.append(tuple(converted))
+                as_text = text.get(value) or text.setdefault(value, _sqlite_value(value))
+                converted = (*converted[:i], as_text, *converted[i + 1 :])
+        out.append(converted)
     return out
 
 

@@ -3,19 +3,22 @@
 
 new_id asks the kernel for 10 random bytes and encodes the time digit by digit on every call; on the
 click path that was most of a redirect's time (a getrandom call alone costs tens of microseconds in
-some sandboxes). Here randomness is read 40 KiB at a time and the time part is encoded once per
-millisecond, so an id costs a slice and a table lookup. Ids still sort by time across milliseconds.
+some sandboxes). Here randomness is read 64 KiB at a time and turned into characters by one bytes
+translation (no Python-level base32 loop), and the time part's first 9 characters are encoded once
+per 32 milliseconds (its last one is a table lookup), so an id costs a slice and a concatenation.
+Ids still sort by time across milliseconds.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case, as kit.ids
-_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+# A random byte's low 5 bits as a character: 256 is a multiple of 32, so all 32 are equally likely and
+# 16 bytes give 16 characters with 80 random bits, as kit.ids' 10 random bytes.
+_BYTE_TO_CHAR = bytes(ord(_ALPHABET[b & 31]) for b in range(256))
 _POOL_IDS = 4096
 
 
@@ -33,20 +36,20 @@ class ClickIds:
     def __init__(self, prefix: str = "clk") -> None:
         self.prefix = prefix + "_"
         self._random: list[str] = []
-        self._millis = -1
+        self._slot = -1  # millis // 32, the span over which the time part's first 9 characters stay the same
         self._head = ""
         self._lock = threading.Lock()
 
     def _refill(self) -> None:
-        # 10 random bytes are exactly 16 base32 characters: one encoding serves a whole pool.
-        text = base64.b32encode(os.urandom(10 * _POOL_IDS)).translate(_FROM_RFC4648).decode()
+        text = os.urandom(16 * _POOL_IDS).translate(_BYTE_TO_CHAR).decode()
         self._random = [text[i : i + 16] for i in range(0, 16 * _POOL_IDS, 16)]
 
     def __call__(self) -> str:
         millis = time.time_ns() // 1_000_000
+        slot = millis >> 5
         with self._lock:
-            if millis != self._millis:
-                self._millis, self._head = millis, self.prefix + _time_part(millis)
+            if slot != self._slot:
+                self._slot, self._head = slot, self.prefix + _time_part(millis)[:9]
             if not self._random:
                 self._refill()
-            return self._head + self._random.pop()
+            return self._head + _ALPHABET[millis & 31] + self._random.pop()

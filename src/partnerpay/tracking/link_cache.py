@@ -70,9 +70,10 @@ class LinkCache:
         entry = self._known.get(code)
         if entry is None:
             return None
-        # Invalidated by another thread between the two lines: still a valid answer for this request.
-        with contextlib.suppress(KeyError):
+        try:  # noqa: SIM105 - try costs nothing here, contextlib.suppress an object per redirect
             self._known.move_to_end(code)
+        except KeyError:  # invalidated by another thread between the two lines: still a valid answer
+            pass
         return entry[1], entry[0] >= time.monotonic()
 
     def is_known_unknown(self, code: str) -> bool:

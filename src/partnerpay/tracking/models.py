@@ -42,7 +42,6 @@ class Click(Base):
     __table_args__ = (
         Index("ix_clicks_partner_at", "partner_id", "at"),
         Index("ix_clicks_program_at", "program_id", "at"),
-        Index("ix_clicks_ip_at", "ip_hash", "at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

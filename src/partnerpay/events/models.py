@@ -13,7 +13,10 @@ from partnerpay.db.base import Base, SerialKey, UTCDateTime
 
 class Customer(Base):
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("program_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("program_id", "external_id"),
+        Index("ix_customers_program_status", "program_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
@@ -28,6 +31,14 @@ class Customer(Base):
     # As the events told us (latest wins): deal domains and self-referral checks compare these.
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     domain: Mapped[str | None] = mapped_column(String(253), default=None)
+    # Lifecycle (events/lifecycle.py): derived from the customer's events in the order they happened,
+    # so the same events arriving in any order leave the same status and revenue.
+    status: Mapped[str] = mapped_column(String(16), default="lead", server_default="lead")
+    # Paid minus refunded and charged back, in the program currency.
+    lifetime_revenue: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    first_paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class Event(Base):

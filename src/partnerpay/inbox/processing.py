@@ -15,17 +15,24 @@ from sqlalchemy.orm import Session
 from partnerpay.audit import service as audit
 from partnerpay.events.models import Event
 from partnerpay.events.service import record_event
+from partnerpay.inbox import ingest
 from partnerpay.inbox.mapping import Facts, Ignore, Outcome, Wait
 from partnerpay.inbox.models import InboxItem, InboxStatus, ProgramIntegration, ProviderPayment
 from partnerpay.inbox.service import PROCESS_JOB, cut_error, provider_actor, wake
-from partnerpay.integrations import stripe_webhooks
+from partnerpay.integrations import hubspot, shopify, stripe_webhooks
 from partnerpay.jobs.registry import JobContext, PermanentJobError
 from partnerpay.kit.errors import Conflict, PartnerpayError, ValidationError
 
 Mapper = Callable[[Session, InboxItem, dict[str, Any], dict[str, Any]], Outcome]
 # One mapper per provider; Shopify, HubSpot, the events API and CSV rows plug in here.
 __all__ = ["PROCESS_JOB", "process_item", "process_job"]
-MAPPERS: dict[str, Mapper] = {stripe_webhooks.PROVIDER: stripe_webhooks.map_event}
+MAPPERS: dict[str, Mapper] = {
+    stripe_webhooks.PROVIDER: stripe_webhooks.map_event,
+    shopify.PROVIDER: shopify.map_event,
+    hubspot.PROVIDER: hubspot.map_event,
+    ingest.API: ingest.map_event,
+    ingest.CSV: ingest.map_event,
+}
 DONE = frozenset({InboxStatus.PROCESSED.value, InboxStatus.IGNORED.value})
 
 

@@ -22,7 +22,7 @@ from partnerpay.kit.ids import new_id
 from partnerpay.programs.service import get_program
 
 PROVIDERS = ("stripe", "shopify", "hubspot", "paypal", "google_calendar", "smtp")
-LIVE_PROVIDERS = ("stripe",)  # the others are accepted by a later part of issue 5
+LIVE_PROVIDERS = ("stripe", "shopify", "hubspot")  # paypal, google_calendar and smtp: issues 7 and 8
 SECRET_FIELDS = ("api_key", "client_secret")
 CONFIG_FIELDS = ("client_id", "base_url", "net_of_tax")
 DEFAULT_GRACE_HOURS = 24

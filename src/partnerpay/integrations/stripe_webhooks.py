@@ -17,20 +17,14 @@ from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import CLICK_ID, EMAIL, EventType
 from partnerpay.inbox.mapping import Facts, Ignore, Outcome, PaymentSeen, Wait, event_in
 from partnerpay.inbox.models import InboxItem, ProviderPayment
-from partnerpay.kit.errors import PartnerpayError, ValidationError
+from partnerpay.integrations.signing import SignatureRefused
+from partnerpay.kit.errors import ValidationError
 from partnerpay.partners.models import Partner
 from partnerpay.tracking.coupons import CouponSource, coupon_for
 
 PROVIDER = "stripe"
 TOLERANCE_SECONDS = 300
 REF_KEY = "partnerpay_ref"
-
-
-class SignatureRefused(PartnerpayError):
-    """The delivery is not provably from Stripe: 400, nothing stored."""
-
-    code = "bad_signature"
-    status = 400
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:

@@ -52,6 +52,8 @@ class Program(Base):
     deal_stages: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     update_reminder_days: Mapped[int] = mapped_column(Integer, default=3)
     hold_flagged_events: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Event types this program records besides the core ones (events.schemas.EventType), e.g. "trial_extended".
+    custom_event_types: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 
 
 class ProgramTerms(Base):

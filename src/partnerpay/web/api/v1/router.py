@@ -19,6 +19,8 @@ from partnerpay.web.api.v1 import (
     programs,
     stats,
     webhooks,
+    webhooks_hubspot,
+    webhooks_shopify,
 )
 
 api = APIRouter(prefix="/api/v1")
@@ -31,4 +33,6 @@ api.include_router(coupons.router)
 api.include_router(fraud.router)
 api.include_router(links.router)
 api.include_router(webhooks.router)
+api.include_router(webhooks_shopify.router)
+api.include_router(webhooks_hubspot.router)
 api.include_router(integrations.router)

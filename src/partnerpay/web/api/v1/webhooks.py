@@ -1,17 +1,22 @@
 """Provider webhooks: verify, store raw in the inbox, answer. Processing runs later in an outbox job.
 
-Answers (Stripe retries anything but 2xx for up to 3 days):
+Every provider gets the same answers (providers retry anything but 2xx, Stripe for up to 3 days):
 - bad or missing signature → 400, nothing stored, counted on the program's integration;
-- the same event id again → 200 {"duplicate": true}, nothing written;
+- the same delivery id again → 200 {"duplicate": true}, nothing written;
 - a body over 1 MiB → 413;
-- a signed body that is not a JSON event → stored as failed with the reason, and 200: Stripe would
-  resend the very same bytes, so a retry cannot help, and the inbox shows the failure to a person.
+- a signed body that is not an event of the provider → stored as failed with the reason, and 200: the
+  provider would resend the very same bytes, so a retry cannot help, and the inbox shows the failure.
+
+A provider plugs in with a WebhookSpec: how its signature is checked and how a signed body is classified.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,13 +28,26 @@ from partnerpay.inbox.models import InboxStatus
 from partnerpay.inbox.service import find, receive, source_of
 from partnerpay.integrations import stripe_webhooks as stripe
 from partnerpay.integrations.settings_store import active_webhook_secrets, count_bad_signature, get_integration
+from partnerpay.integrations.signing import SignatureRefused
 from partnerpay.kit.errors import ConcurrentWrite, NotFound, PartnerpayError
 from partnerpay.programs.models import Program
 from partnerpay.web.security import factory, read_factory
 
 router = APIRouter()
 MAX_BODY_BYTES = 1024 * 1024
-KEPT_HEADERS = ("stripe-signature", "content-type", "user-agent")
+
+# (external id, kind, status, error, note) of a signed delivery, decided before anything is stored.
+Classified = tuple[str, str, InboxStatus, str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSpec:
+    provider: str
+    # Raises a PartnerpayError with status 400 (SignatureRefused) when the delivery is not provably signed.
+    verify: Callable[[Mapping[str, str], bytes, list[str], datetime, str], None]
+    classify: Callable[[Mapping[str, str], bytes], Classified]
+    signature_error: type[PartnerpayError]
+    kept_headers: tuple[str, ...]
 
 
 class PayloadTooLarge(PartnerpayError):
@@ -37,7 +55,7 @@ class PayloadTooLarge(PartnerpayError):
     status = 413
 
 
-async def _body(request: Request) -> bytes:
+async def read_body(request: Request) -> bytes:
     """The raw body, refused past MAX_BODY_BYTES without reading the rest."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -51,7 +69,14 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _receive_stripe(request: Request, program_id: str, body: bytes) -> JSONResponse:
+def malformed(body: bytes, problem: str) -> Classified:
+    """A signed body partnerpay cannot read: keyed by its hash, so the same bytes again are a replay."""
+    digest = hashlib.sha256(body).hexdigest()[:40]
+    return f"malformed:{digest}", "malformed", InboxStatus.FAILED, problem, None
+
+
+def receive_delivery(request: Request, program_id: str, body: bytes, spec: WebhookSpec) -> JSONResponse:
+    """Verify, then store once. Runs in a worker thread (database work)."""
     sessions, readers = factory(request), read_factory(request)
     box = request.app.state.secret_box
     now = request.app.state.clock.now()
@@ -59,23 +84,23 @@ def _receive_stripe(request: Request, program_id: str, body: bytes) -> JSONRespo
     with readers() as session:
         if session.get(Program, program_id) is None:
             raise NotFound(f"program {program_id} not found", field="program_id")
-        integration = get_integration(session, program_id, stripe.PROVIDER)
+        integration = get_integration(session, program_id, spec.provider)
         secrets = active_webhook_secrets(integration, box, now) if integration is not None else []
     try:
-        stripe.verify_signature(request.headers.get("stripe-signature"), body, secrets, now=now)
-    except stripe.SignatureRefused:
+        spec.verify(request.headers, body, secrets, now, str(request.url))
+    except spec.signature_error:
         with unit_of_work(sessions) as session:
-            count_bad_signature(session, program_id=program_id, provider=stripe.PROVIDER, now=now)
+            count_bad_signature(session, program_id=program_id, provider=spec.provider, now=now)
         raise
-    headers = {k: request.headers[k][:500] for k in KEPT_HEADERS if k in request.headers}
+    headers = {k: request.headers[k][:500] for k in spec.kept_headers if k in request.headers}
     text = body.decode("utf-8", errors="replace")
-    external_id, kind, status, error, note = _classify(body)
+    external_id, kind, status, error, note = spec.classify(request.headers, body)
     try:
         with unit_of_work(sessions) as session:
             item, created = receive(
                 session,
                 program_id=program_id,
-                provider=stripe.PROVIDER,
+                provider=spec.provider,
                 external_id=external_id,
                 kind=kind,
                 body=text,
@@ -89,35 +114,37 @@ def _receive_stripe(request: Request, program_id: str, body: bytes) -> JSONRespo
     except ConcurrentWrite:
         # Another delivery of the same event won the race: it is stored once, and this is a replay.
         with readers() as session:
-            winner = find(session, source_of(stripe.PROVIDER, program_id), external_id)
+            winner = find(session, source_of(spec.provider, program_id), external_id)
             if winner is None:
                 raise
             answer = {"received": True, "id": winner.id, "status": winner.status, "duplicate": True}
     return JSONResponse(answer, status_code=200)
 
 
-def _classify(body: bytes) -> tuple[str, str, InboxStatus, str | None, str | None]:
-    """(external id, kind, status, error, note) of a signed body, decided before anything is stored."""
-    problem: str | None = None
+def _stripe_verify(headers: Mapping[str, str], body: bytes, secrets: list[str], now: datetime, url: str) -> None:
+    stripe.verify_signature(headers.get("stripe-signature"), body, secrets, now=now)
+
+
+def _stripe_classify(headers: Mapping[str, str], body: bytes) -> Classified:
     try:
         event: Any = json.loads(body)
     except ValueError as exc:
-        event, problem = None, f"the body is not JSON: {exc}"
-    else:
-        if (
-            not isinstance(event, dict)
-            or not isinstance(event.get("id"), str)
-            or not isinstance(event.get("type"), str)
-        ):
-            problem = "the body is not a Stripe event: it needs a string id and type"
-    if problem is not None or not isinstance(event, dict):
-        # Keyed by the body's hash, so Stripe resending the same bytes is still a replay.
-        digest = hashlib.sha256(body).hexdigest()[:40]
-        return f"malformed:{digest}", "malformed", InboxStatus.FAILED, problem, None
+        return malformed(body, f"the body is not JSON: {exc}")
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+        return malformed(body, "the body is not a Stripe event: it needs a string id and type")
     kind = event["type"]
     if not stripe.handles(kind):
         return event["id"], kind, InboxStatus.IGNORED, None, f"partnerpay does not use Stripe {kind} events"
     return event["id"], kind, InboxStatus.RECEIVED, None, None
+
+
+STRIPE = WebhookSpec(
+    provider=stripe.PROVIDER,
+    verify=_stripe_verify,
+    classify=_stripe_classify,
+    signature_error=SignatureRefused,
+    kept_headers=("stripe-signature", "content-type", "user-agent"),
+)
 
 
 @router.post(
@@ -126,5 +153,5 @@ def _classify(body: bytes) -> tuple[str, str, InboxStatus, str | None, str | Non
 )
 async def stripe_webhook(request: Request, program_id: str) -> JSONResponse:
     """A Stripe event for one program: signature verified, stored once, processed by a background job."""
-    body = await _body(request)
-    return await run_in_threadpool(_receive_stripe, request, program_id, body)
+    body = await read_body(request)
+    return await run_in_threadpool(receive_delivery, request, program_id, body, STRIPE)

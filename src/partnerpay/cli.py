@@ -19,8 +19,10 @@ from rich.table import Table
 from partnerpay.cli_admin import apikeys, payouts, users
 from partnerpay.cli_common import database, err, fail, guarded, load_settings, out, parse_time, safe_url
 from partnerpay.cli_deals import deals
+from partnerpay.cli_events import events
 from partnerpay.cli_import import partners
 from partnerpay.cli_inbox import inbox
+from partnerpay.cli_stripe import stripe
 from partnerpay.cli_tracking import fraud
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.clock import FixedClock, SystemClock
@@ -40,6 +42,8 @@ app.add_typer(partners, name="partners")
 app.add_typer(fraud, name="fraud")
 app.add_typer(deals, name="deals")
 app.add_typer(inbox, name="inbox")
+app.add_typer(events, name="events")
+app.add_typer(stripe, name="stripe")
 
 
 def _migrate(url: str) -> tuple[str | None, str | None]:

@@ -20,6 +20,7 @@ from partnerpay.events.service import record_event
 from partnerpay.inbox.mapping import Facts, Outcome, event_in
 from partnerpay.inbox.models import InboxItem, InboxStatus
 from partnerpay.inbox.service import find, source_of
+from partnerpay.kit.errors import PartnerpayError
 from partnerpay.kit.ids import new_id
 
 API = "api"
@@ -52,7 +53,13 @@ def ingest_events(
     leave the transaction for the caller to roll back."""
     results: list[Ingested] = []
     for number, data in enumerate(rows, start=1):
-        recorded = record_event(session, actor=actor, data=data, now=now)
+        try:
+            recorded = record_event(session, actor=actor, data=data, now=now)
+        except PartnerpayError as exc:
+            if len(rows) > 1:
+                exc.extra.setdefault("row", number)
+                exc.message = f"row {number}: {exc.message}"
+            raise
         source = source_of(provider, data.program_id)
         if recorded.created and find(session, source, data.external_id) is None:
             session.add(

@@ -13,18 +13,17 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from partnerpay.events.models import Customer, Event
-from partnerpay.events.schemas import CLICK_ID, EMAIL, EventType
+from partnerpay.events.models import Event
+from partnerpay.events.schemas import EventType
 from partnerpay.inbox.mapping import Facts, Ignore, Outcome, PaymentSeen, Wait, event_in
 from partnerpay.inbox.models import InboxItem, ProviderPayment
+from partnerpay.integrations.provider_facts import customer_of, email_of, net_share, ref_fields
 from partnerpay.integrations.signing import SignatureRefused
 from partnerpay.kit.errors import ValidationError
-from partnerpay.partners.models import Partner
 from partnerpay.tracking.coupons import CouponSource, coupon_for
 
 PROVIDER = "stripe"
 TOLERANCE_SECONDS = 300
-REF_KEY = "partnerpay_ref"
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:
@@ -76,26 +75,6 @@ def _time(value: Any, fallback: datetime) -> datetime:
     return datetime.fromtimestamp(value, UTC) if isinstance(value, int) and not isinstance(value, bool) else fallback
 
 
-def _ref_fields(session: Session, program_id: str, *metadata_sources: Any) -> dict[str, Any]:
-    """partnerpay_ref as a click id (clk_…) or a partner's referral code; an unknown code is kept as a note."""
-    for source in metadata_sources:
-        if isinstance(source, dict) and isinstance(source.get(REF_KEY), str) and source[REF_KEY].strip():
-            ref = source[REF_KEY].strip()
-            if CLICK_ID.match(ref):
-                return {"click_id": ref}
-            known = session.scalar(
-                select(Partner.id).where(Partner.program_id == program_id, Partner.referral_code == ref)
-            )
-            return {"referral_code": ref} if known else {"metadata": {"unknown_partnerpay_ref": ref[:100]}}
-        if isinstance(source, str) and source.strip():  # checkout's client_reference_id
-            return _ref_fields(session, program_id, {REF_KEY: source})
-    return {}
-
-
-def _email(value: Any) -> str | None:
-    return value.strip().lower() if isinstance(value, str) and EMAIL.match(value.strip()) else None
-
-
 def _coupon(session: Session, program_id: str, invoice: dict[str, Any]) -> str | None:
     """The partner coupon behind the invoice's promotion code, if any is mapped (source stripe)."""
     candidates = [invoice.get("discount"), *(invoice.get("discounts") or [])]
@@ -138,8 +117,8 @@ def _invoice_paid(session: Session, item: InboxItem, event: dict[str, Any], conf
     net = max(gross - tax, 0)
     parent = (invoice.get("parent") or {}).get("subscription_details") or invoice.get("subscription_details") or {}
     customer_meta = customer.get("metadata") if isinstance(customer, dict) else None
-    email = _email(invoice.get("customer_email"))
-    fields = _ref_fields(session, item.program_id, invoice.get("metadata"), customer_meta, parent.get("metadata"))
+    email = email_of(invoice.get("customer_email"))
+    fields = ref_fields(session, item.program_id, invoice.get("metadata"), customer_meta, parent.get("metadata"))
     meta = {"stripe_invoice": invoice_id, "gross": gross, "tax": tax, **fields.pop("metadata", {})}
     paid_at = (invoice.get("status_transitions") or {}).get("paid_at")
     charge = _id(invoice.get("charge"))
@@ -179,24 +158,6 @@ def _payment(
     return session.scalar(stmt.with_for_update().limit(1))
 
 
-def _net_share(amount: int, payment: ProviderPayment) -> int:
-    """The tax-free share of a gross amount, rounded half up; the whole gross maps to exactly `net`."""
-    if payment.gross <= 0 or amount >= payment.gross:
-        return payment.net if amount >= payment.gross else 0
-    return (2 * amount * payment.net + payment.gross) // (2 * payment.gross)
-
-
-def _customer_of(session: Session, program_id: str, external_id: str) -> str:
-    found = session.scalar(
-        select(Customer.external_id)
-        .join(Event, Event.customer_id == Customer.id)
-        .where(Event.program_id == program_id, Event.external_id == external_id)
-    )
-    if found is None:
-        raise ValidationError(f"no recorded event {external_id}", field="original_external_id")
-    return str(found)
-
-
 def _charge_refunded(session: Session, item: InboxItem, event: dict[str, Any], config: dict[str, Any]) -> Outcome:
     charge = event["data"]["object"]
     invoice, charge_id, intent = _id(charge.get("invoice")), _id(charge), _id(charge.get("payment_intent"))
@@ -216,7 +177,7 @@ def _charge_refunded(session: Session, item: InboxItem, event: dict[str, Any], c
         )
     )
     # Stripe sends the cumulative amount refunded: what is new is that, net of tax, minus what is recorded.
-    new = _net_share(refunded, payment) - int(recorded or 0)
+    new = net_share(refunded, payment) - int(recorded or 0)
     if new <= 0:
         return Ignore("this refund was already recorded (a later refund of the same charge counted it)")
     data = event_in(
@@ -224,7 +185,7 @@ def _charge_refunded(session: Session, item: InboxItem, event: dict[str, Any], c
         type=EventType.REFUND,
         external_id=item.external_id,
         occurred_at=_time(event.get("created"), item.received_at),
-        customer_external_id=_customer_of(session, item.program_id, payment.event_external_id),
+        customer_external_id=customer_of(session, item.program_id, payment.event_external_id),
         amount=new,
         currency=payment.currency,
         original_external_id=payment.event_external_id,
@@ -257,8 +218,8 @@ def _dispute(session: Session, item: InboxItem, event: dict[str, Any], config: d
         type=EventType.CHARGEBACK,
         external_id=str(_id(dispute)),
         occurred_at=_time(dispute.get("created"), item.received_at),
-        customer_external_id=_customer_of(session, item.program_id, payment.event_external_id),
-        amount=_net_share(amount, payment),
+        customer_external_id=customer_of(session, item.program_id, payment.event_external_id),
+        amount=net_share(amount, payment),
         currency=payment.currency,
         original_external_id=payment.event_external_id,
         metadata={"stripe_charge": charge_id, "reason": str(dispute.get("reason"))[:100]},
@@ -290,12 +251,12 @@ def _signup(session: Session, item: InboxItem, event: dict[str, Any], config: di
     obj = event["data"]["object"]
     if event.get("type") == "customer.created":
         customer, email, created = _id(obj), obj.get("email"), obj.get("created")
-        fields = _ref_fields(session, item.program_id, obj.get("metadata"))
+        fields = ref_fields(session, item.program_id, obj.get("metadata"))
     else:
         customer = _id(obj.get("customer"))
         email = (obj.get("customer_details") or {}).get("email") or obj.get("customer_email")
         created = obj.get("created")
-        fields = _ref_fields(session, item.program_id, obj.get("metadata"), obj.get("client_reference_id"))
+        fields = ref_fields(session, item.program_id, obj.get("metadata"), obj.get("client_reference_id"))
     if customer is None:
         return Ignore("a checkout without a Stripe customer (guest): there is no customer to attach a signup to")
     data = event_in(
@@ -304,7 +265,7 @@ def _signup(session: Session, item: InboxItem, event: dict[str, Any], config: di
         external_id=f"signup:{customer}",
         occurred_at=_time(created, _time(event.get("created"), item.received_at)),
         customer_external_id=customer,
-        customer_email=_email(email),
+        customer_email=email_of(email),
         **fields,
     )
     # customer.created and checkout.session.completed both announce the one signup: the first recorded wins.

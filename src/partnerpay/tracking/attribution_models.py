@@ -20,6 +20,7 @@ class Rule(StrEnum):
     LAST_CLICK = "last_click"
     REFERRAL_CODE = "referral_code"
     PARTNER_ID = "partner_id"
+    MANUAL = "manual"  # staff attributed the customer by hand (events/manual_attribution.py)
 
 
 class Attribution(Base):

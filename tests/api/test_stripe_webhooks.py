@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.commissions.models import CommissionLine
-from partnerpay.events.models import Event
+from partnerpay.events.models import Customer, Event
 from partnerpay.inbox.models import InboxItem, ProgramIntegration
 from partnerpay.inbox.service import retry_items
 from partnerpay.jobs.models import OutboxJob
@@ -296,11 +296,26 @@ class TestOrder:
             ("invoice_paid", 10_000),
             ("signup", None),
             ("subscription_canceled", None),
+            ("subscription_updated", None),
         ]
         assert all(e.partner_id == shop.partner_id for e in shop.events())
         notes = {i.external_id: (i.status, i.note or "") for i in shop.items()}
         assert notes["evt_dw"][0] == "ignored" and "dispute won" in notes["evt_dw"][1]
-        assert notes["evt_u"][0] == "ignored"
+        # The trial → active change happened at the event's time, before the cancellation: the customer
+        # ends canceled whatever order the two arrived in.
+        updated = next(e for e in shop.events() if e.type == "subscription_updated")
+        assert updated.metadata_json is not None and updated.metadata_json["status"] == "active"
+        with shop.factory() as s:
+            customer_row = s.scalar(select(Customer).where(Customer.external_id == "cus_A"))
+            assert customer_row is not None
+            assert customer_row.status == "canceled"
+
+    def test_a_subscription_update_without_a_status_change_is_ignored(self, shop: Shop) -> None:
+        sub = {"id": "sub_1", "object": "subscription", "customer": "cus_A", "status": "active"}
+        shop.deliver(event("evt_u2", "customer.subscription.updated", sub, previous_attributes={"quantity": 1}))
+        shop.work()
+        assert {i.external_id: i.status for i in shop.items()}["evt_u2"] == "ignored"
+        assert shop.events() == []
 
     def test_a_failing_item_leaves_no_partial_event_behind_and_can_succeed_on_retry(self, shop: Shop) -> None:
         shop.deliver(paid(shop))

@@ -21,8 +21,13 @@ class EventType(StrEnum):
     REFUND = "refund"
     CHARGEBACK = "chargeback"
     SUBSCRIPTION_CANCELED = "subscription_canceled"
+    # A subscription's status changed (metadata.status: trialing, active, past_due, unpaid, canceled):
+    # moves the customer's lifecycle status (events/lifecycle.py); no commission of its own.
+    SUBSCRIPTION_UPDATED = "subscription_updated"
 
 
+CORE_TYPES = frozenset(t.value for t in EventType)
+CUSTOM_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 PAYING = frozenset({EventType.INVOICE_PAID})
 REVERSING = frozenset({EventType.REFUND, EventType.CHARGEBACK})
 NEEDS_AMOUNT = PAYING | REVERSING
@@ -37,7 +42,8 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     program_id: StrictStr
-    type: EventType
+    # A core EventType, or the name of one of the program's custom_event_types (checked when recorded).
+    type: EventType | str = Field(description="a core type or one of the program's custom_event_types")
     external_id: StrictStr = Field(min_length=1, max_length=200)
     occurred_at: AwareDatetime
     customer_external_id: StrictStr = Field(min_length=1, max_length=200)
@@ -52,6 +58,22 @@ class EventIn(BaseModel):
     click_id: StrictStr | None = Field(default=None, description="the `ref` the redirect passed to the site")
     customer_email: StrictStr | None = Field(default=None, max_length=320)
     customer_domain: StrictStr | None = Field(default=None, max_length=253, description="the customer's company domain")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, value: Any) -> EventType | str:
+        if not isinstance(value, str):
+            raise PydanticCustomError("event_type", "must be an event type name, got {got}", {"got": repr(value)[:60]})
+        name = value.strip()
+        if name in CORE_TYPES:
+            return EventType(name)
+        if not CUSTOM_TYPE.match(name):
+            raise PydanticCustomError(
+                "event_type",
+                "not a core event type ({core}) or a custom type name (snake_case): {got}",
+                {"core": ", ".join(sorted(CORE_TYPES)), "got": name[:60]},
+            )
+        return name
 
     @field_validator("click_id")
     @classmethod

@@ -15,6 +15,7 @@ from partnerpay.audit.service import canonical
 from partnerpay.auth.actor import Actor
 from partnerpay.commissions import service as commissions
 from partnerpay.commissions.models import CommissionLine
+from partnerpay.events import lifecycle
 from partnerpay.events.models import Customer, Event, RefundAllocation
 from partnerpay.events.schemas import LATER_FIELDS, NEEDS_AMOUNT, PAYING, REVERSING, EventIn, EventType
 from partnerpay.kit.errors import Conflict, ValidationError
@@ -59,6 +60,7 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
         ).all()
         return Recorded(existing, list(earlier), created=False)
 
+    _check_type(data, program)
     _check_money(data, program.currency)
     named = _named_partner(session, program.id, data)
     coupon = _coupon(session, program.id, data)
@@ -67,7 +69,7 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
     event = Event(
         id=new_id("evt"),
         program_id=program.id,
-        type=data.type.value,
+        type=str(data.type),
         external_id=data.external_id,
         occurred_at=data.occurred_at,
         customer_id=customer.id,
@@ -83,6 +85,7 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
     )
     session.add(event)
     session.flush()
+    lifecycle.apply(session, customer, event)
     click = _attribute(
         session, program=program, customer=customer, event=event, data=data, named=named, coupon=coupon, now=now
     )
@@ -194,12 +197,26 @@ def _attribute(
     return named_click
 
 
+def _check_type(data: EventIn, program: Program) -> None:
+    """A type that is not a core one must be one of the program's own (PATCH /programs custom_event_types)."""
+    if isinstance(data.type, EventType):
+        return
+    custom = program.custom_event_types or []
+    if data.type not in custom:
+        own = f"this program's custom types: {', '.join(custom)}" if custom else "this program has no custom types"
+        raise ValidationError(
+            f"unknown event type {data.type!r}: not a core type and not defined by the program ({own}; "
+            "add it to the program's custom_event_types)",
+            field="type",
+        )
+
+
 def _check_money(data: EventIn, program_currency: str) -> None:
     if data.type in NEEDS_AMOUNT:
         if data.amount is None:
-            raise ValidationError(f"amount is required for {data.type.value} events", field="amount")
+            raise ValidationError(f"amount is required for {data.type} events", field="amount")
         if data.currency is None:
-            raise ValidationError(f"currency is required for {data.type.value} events", field="currency")
+            raise ValidationError(f"currency is required for {data.type} events", field="currency")
     if data.currency is not None:
         check_currency(data.currency)
         if data.currency != program_currency:

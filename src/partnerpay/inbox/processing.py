@@ -130,7 +130,7 @@ def _record(session: Session, item: InboxItem, facts: Facts, now: datetime) -> N
             if not facts.lenient or existing is None:
                 raise
             ids.append(existing)
-            item.note = f"{data.type.value} {data.external_id} was already recorded from another delivery; kept as is"
+            item.note = f"{data.type} {data.external_id} was already recorded from another delivery; kept as is"
     if facts.payment is not None:
         seen = facts.payment
         known = session.scalar(

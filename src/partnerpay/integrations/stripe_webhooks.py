@@ -229,13 +229,25 @@ def _dispute(session: Session, item: InboxItem, event: dict[str, Any], config: d
 
 def _subscription(session: Session, item: InboxItem, event: dict[str, Any], config: dict[str, Any]) -> Outcome:
     sub = event["data"]["object"]
-    if event.get("type") == "customer.subscription.updated":
-        before = (event["data"].get("previous_attributes") or {}).get("status")
-        if before is None or sub.get("status") != "canceled":
-            change = f"status {before} → {sub.get('status')}" if before else "no status change"
-            return Ignore(f"subscription updated ({change}): partnerpay acts on cancellation only")
     if _id(sub) is None or _id(sub.get("customer")) is None:
         raise ValidationError("the subscription has no id or no customer", field="data.object.customer")
+    status = sub.get("status")
+    if event.get("type") in ("customer.subscription.updated", "customer.subscription.created"):
+        before = (event["data"].get("previous_attributes") or {}).get("status")
+        if event.get("type") == "customer.subscription.updated" and before is None:
+            return Ignore("subscription updated without a status change: nothing for partnerpay")
+        if status != "canceled":
+            # The customer's lifecycle follows the status (trial, active, past_due); keyed by the Stripe
+            # event id, since one subscription changes status many times.
+            data = event_in(
+                program_id=item.program_id,
+                type=EventType.SUBSCRIPTION_UPDATED,
+                external_id=f"{_id(sub)}:{event.get('id')}",
+                occurred_at=_time(event.get("created"), item.received_at),
+                customer_external_id=_id(sub.get("customer")),
+                metadata={"status": str(status)[:40], "previous_status": before, "stripe_subscription": _id(sub)},
+            )
+            return Facts([data])
     ended = sub.get("canceled_at") or sub.get("ended_at")
     data = event_in(
         program_id=item.program_id,
@@ -281,6 +293,7 @@ MAPPERS: dict[str, Mapper] = {
     "charge.dispute.closed": _dispute,
     "customer.subscription.deleted": _subscription,
     "customer.subscription.updated": _subscription,
+    "customer.subscription.created": _subscription,
     "customer.created": _signup,
     "checkout.session.completed": _signup,
 }

@@ -86,6 +86,9 @@ class ProgramSettingsIn(_Strict):
     deal_stages: list[StrictStr] | None = None
     update_reminder_days: StrictInt | None = None
     hold_flagged_events: StrictBool | None = None
+    custom_event_types: list[StrictStr] | None = Field(
+        default=None, description="the program's own event types (snake_case), recorded by POST /events"
+    )
 
 
 class ProgramSettingsOut(BaseModel):
@@ -117,6 +120,7 @@ class ProgramSettingsOut(BaseModel):
     deal_stages: list[str] | None
     update_reminder_days: int
     hold_flagged_events: bool
+    custom_event_types: list[str] | None
 
 
 class TermsIn(_Strict):

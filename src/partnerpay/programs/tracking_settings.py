@@ -105,6 +105,32 @@ def check_deal_stages(value: Any) -> list[str] | None:
     return stages
 
 
+def check_custom_event_types(value: Any) -> list[str] | None:
+    """Names of the program's own event types: snake_case, not a core type, at most 50."""
+    from partnerpay.events.schemas import CORE_TYPES, CUSTOM_TYPE  # here: events import this module
+
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > 50:
+        raise ValidationError("custom_event_types must be a list of at most 50 names", field="custom_event_types")
+    names: list[str] = []
+    for raw in value:
+        name = raw.strip() if isinstance(raw, str) else ""
+        if not CUSTOM_TYPE.match(name):
+            raise ValidationError(
+                f"custom_event_types: {raw!r} is not a type name (snake_case: a-z, 0-9 and _, 2 to 64 characters)",
+                field="custom_event_types",
+            )
+        if name in CORE_TYPES:
+            raise ValidationError(
+                f"custom_event_types: {name} is a core event type; leave it out", field="custom_event_types"
+            )
+        if name in names:
+            raise ValidationError(f"custom_event_types: {name} appears twice", field="custom_event_types")
+        names.append(name)
+    return names or None
+
+
 def deal_stages(program: Program) -> list[str]:
     return list(program.deal_stages or DEFAULT_DEAL_STAGES)
 
@@ -130,6 +156,7 @@ def tracking_snapshot(program: Program) -> dict[str, Any]:
         "deal_stages": program.deal_stages,
         "update_reminder_days": program.update_reminder_days,
         "hold_flagged_events": program.hold_flagged_events,
+        "custom_event_types": program.custom_event_types,
     }
 
 
@@ -148,4 +175,5 @@ def tracking_checks(
         "deal_stages": check_deal_stages,
         "update_reminder_days": number("update_reminder_days", 1, 90),
         "hold_flagged_events": flag("hold_flagged_events"),
+        "custom_event_types": check_custom_event_types,
     }

@@ -20,11 +20,13 @@ from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.errors import Forbidden, NotFound, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.programs.service import get_program
+from partnerpay.programs.tracking_settings import deal_stages
 
 PROVIDERS = ("stripe", "shopify", "hubspot", "paypal", "google_calendar", "smtp")
 LIVE_PROVIDERS = ("stripe", "shopify", "hubspot")  # paypal, google_calendar and smtp: issues 7 and 8
-SECRET_FIELDS = ("api_key", "client_secret")
-CONFIG_FIELDS = ("client_id", "base_url", "net_of_tax")
+SECRET_FIELDS = ("api_key", "client_secret", "access_token")  # access_token: HubSpot private-app or OAuth token
+CONFIG_FIELDS = ("client_id", "base_url", "net_of_tax", "stage_map", "pipeline", "deal_stage_on_push")
+MAX_STAGE_MAP = 50
 DEFAULT_GRACE_HOURS = 24
 MAX_SECRETS = 5
 
@@ -81,6 +83,16 @@ def _check_body(body: dict[str, Any]) -> None:
         )
     if "net_of_tax" in body and not isinstance(body["net_of_tax"], bool):
         raise ValidationError("net_of_tax must be true or false", field="net_of_tax")
+    stage_map = body.get("stage_map")
+    if stage_map is not None and (
+        not isinstance(stage_map, dict)
+        or not 1 <= len(stage_map) <= MAX_STAGE_MAP
+        or not all(isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 100 for k, v in stage_map.items())
+    ):
+        raise ValidationError(
+            f"stage_map must map 1 to {MAX_STAGE_MAP} CRM stage ids to partnerpay stage names (or won, lost)",
+            field="stage_map",
+        )
     hours = body.get("previous_secret_hours", DEFAULT_GRACE_HOURS)
     if not isinstance(hours, int) or isinstance(hours, bool) or not 0 <= hours <= 168:
         raise ValidationError("previous_secret_hours must be an integer from 0 to 168", field="previous_secret_hours")
@@ -93,6 +105,17 @@ def _check_body(body: dict[str, Any]) -> None:
         raise ValidationError(
             f"webhook_secrets must be a list of 1 to {MAX_SECRETS} non-empty strings", field="webhook_secrets"
         )
+
+
+def _check_stage_map(value: dict[str, str], stages: list[str]) -> dict[str, str]:
+    """CRM stage id → one of the program's deal stages, won or lost (names as deal_stages stores them)."""
+    wanted = {k.strip(): v.strip().lower() for k, v in value.items()}
+    wrong = sorted(f"{k} → {v!r}" for k, v in wanted.items() if v not in stages)
+    if wrong:
+        raise ValidationError(
+            f"stage_map: {', '.join(wrong)}: each value must be one of {', '.join(stages)}", field="stage_map"
+        )
+    return wanted
 
 
 def _rotate(old: list[WebhookSecret], body: dict[str, Any], now: datetime) -> list[WebhookSecret]:
@@ -163,7 +186,9 @@ def put_integration(
             sealed[name] = value
     config = dict(row.config) if row is not None else {}
     for name in CONFIG_FIELDS:
-        if name in body:
+        if name == "stage_map" and body.get(name) is not None:
+            config[name] = _check_stage_map(body[name], [*deal_stages(program), "won", "lost"])
+        elif name in body:
             config[name] = body[name] if name == "net_of_tax" else _check_text(body, name)
     if row is None:
         row = ProgramIntegration(

@@ -301,14 +301,14 @@ class TestOrder:
         assert all(e.partner_id == shop.partner_id for e in shop.events())
         notes = {i.external_id: (i.status, i.note or "") for i in shop.items()}
         assert notes["evt_dw"][0] == "ignored" and "dispute won" in notes["evt_dw"][1]
-        # The trial → active change happened at the event's time, before the cancellation: the customer
-        # ends canceled whatever order the two arrived in.
+        # The chargeback took back all it paid: the customer ends refunded (a later cancellation does not
+        # hide that), with no lifetime revenue, whatever order the events arrived in.
         updated = next(e for e in shop.events() if e.type == "subscription_updated")
         assert updated.metadata_json is not None and updated.metadata_json["status"] == "active"
         with shop.factory() as s:
             customer_row = s.scalar(select(Customer).where(Customer.external_id == "cus_A"))
             assert customer_row is not None
-            assert customer_row.status == "canceled"
+            assert (customer_row.status, customer_row.lifetime_revenue) == ("refunded", 0)
 
     def test_a_subscription_update_without_a_status_change_is_ignored(self, shop: Shop) -> None:
         sub = {"id": "sub_1", "object": "subscription", "customer": "cus_A", "status": "active"}

@@ -7,24 +7,22 @@ numbered as in a spreadsheet: the header is row 1, the first partner row 2.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pycountry
 
-from partnerpay.kit.errors import PartnerpayError, ValidationError
+from partnerpay.kit import csv_import
+from partnerpay.kit.csv_import import MAX_BYTES, MAX_ERRORS, PayloadTooLarge, RowError, check_size
+from partnerpay.kit.errors import ValidationError
 from partnerpay.partners.models import PartnerGroup
 from partnerpay.partners.service import check_email
 
 COLUMNS = ("name", "email", "group", "country", "company", "website", "payout_email", "referral_code", "owner_email")
 REQUIRED = ("name", "email")
-MAX_BYTES = 50 * 1024 * 1024
-MAX_ERRORS = 1000
 LENGTHS = {"name": 200, "company": 200, "website": 500}
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$")
 WEBSITE = re.compile(r"^(https?://)?[^\s/?#@]+\.[^\s/?#@]+([/?#]\S*)?$", re.IGNORECASE)
@@ -36,25 +34,11 @@ _COUNTRY_BY_NAME = {
     for name in (c.name, getattr(c, "common_name", None), getattr(c, "official_name", None))
     if name
 }
-_ESCAPED = ("'=", "'+", "'-", "'@")  # formula-like cells our own CSV exports quoted (kit/csvsafe)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-class PayloadTooLarge(PartnerpayError):
-    code = "payload_too_large"
-    status = 413
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    column: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"row {self.row}, column {self.column}" if self.column else f"row {self.row}"
-        return f"{where}: {self.message}"
+# Shared with the event import (kit/csv_import), and named here for the callers of this module.
+__all__ = ["COLUMNS", "MAX_BYTES", "MAX_ERRORS", "Errors", "ImportRejected", "ImportReport", "ImportRow", "Known"]
+__all__ += ["Parsed", "PayloadTooLarge", "RowError", "check", "parse"]
 
 
 @dataclass(slots=True)
@@ -74,20 +58,9 @@ class ImportRow:
 
 
 @dataclass
-class Errors:
-    """Every error is counted; the first MAX_ERRORS are kept to show."""
-
-    items: list[RowError] = field(default_factory=list)
-    count: int = 0
-
-    def add(self, row: int, column: str | None, message: str) -> None:
-        self.count += 1
-        if len(self.items) < MAX_ERRORS:
-            self.items.append(RowError(row, column, message))
-
-    def in_file_order(self) -> list[RowError]:
-        """By row, then by column; a problem of the whole row before its cells'."""
-        return sorted(self.items, key=lambda e: (e.row, COLUMNS.index(e.column) if e.column in COLUMNS else -1))
+class Errors(csv_import.Errors):
+    def in_file_order(self, columns: Sequence[str] = COLUMNS) -> list[RowError]:
+        return super().in_file_order(columns)
 
 
 @dataclass
@@ -115,45 +88,13 @@ class ImportReport:
         return asdict(self)
 
 
-class ImportRejected(ValidationError):
+class ImportRejected(csv_import.ImportRejected):
     """Any bad row rejects the whole file; the error carries every problem found (up to MAX_ERRORS)."""
 
+    report: ImportReport
+
     def __init__(self, report: ImportReport) -> None:
-        first = report.errors[0]
-        more = f" (and {report.error_count - 1:,} more)" if report.error_count > 1 else ""
-        super().__init__(
-            f"{report.filename}: nothing was imported. {first}{more}",
-            field=first.column,
-            row=first.row,
-            column=first.column,
-            errors=[asdict(e) for e in report.errors],
-            error_count=report.error_count,
-            rows=report.rows,
-        )
-        self.report = report
-
-
-def _cells(columns: list[str], values: list[str]) -> dict[str, str]:
-    """Column → trimmed text ("" when empty), without the quote our exports put before formula-like text."""
-    cells = dict(zip(columns, map(str.strip, values), strict=True))
-    if "'" in "".join(values):  # one C-level scan; most rows have no quote at all
-        for column in [c for c, v in cells.items() if v.startswith(_ESCAPED)]:
-            cells[column] = cells[column][1:]
-    return cells
-
-
-def _header(values: list[str], errors: Errors) -> list[str]:
-    columns = [v.strip().lower().replace(" ", "_").replace("-", "_") for v in values]
-    unknown = [c or "(empty)" for c in columns if c not in COLUMNS]
-    if unknown:
-        errors.add(1, None, f"unknown column(s) {', '.join(unknown)}; the columns are {', '.join(COLUMNS)}")
-    for name, times in Counter(columns).items():
-        if times > 1 and name:
-            errors.add(1, name, f"column {name} appears {times} times")
-    missing = [c for c in REQUIRED if c not in columns]
-    if missing:
-        errors.add(1, None, f"required column(s) missing: {', '.join(missing)}")
-    return columns
+        super().__init__(report)
 
 
 def _row(line: int, cells: dict[str, str], errors: Errors) -> ImportRow | None:
@@ -206,51 +147,25 @@ def _row(line: int, cells: dict[str, str], errors: Errors) -> ImportRow | None:
 
 def parse(data: bytes, *, progress: Progress | None = None) -> Parsed:
     """Check the file on its own: size, encoding, header, every cell, and duplicates within the file."""
+    check_size(data, MAX_BYTES)
     errors = Errors()
-    if len(data) > MAX_BYTES:
-        raise PayloadTooLarge(f"the file has {len(data):,} bytes; at most {MAX_BYTES:,} per import", field="file")
-    try:
-        text = data.decode("utf-8-sig")  # a BOM, as Excel writes, is dropped
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        errors.add(line, None, f"byte 0x{data[exc.start]:02X} is not UTF-8; save the file as “CSV UTF-8”")
-        return Parsed([], errors)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header = next(reader, None)
-    if header is None:
-        errors.add(1, None, f"the file is empty; the first row must name the columns ({', '.join(COLUMNS)})")
-        return Parsed([], errors)
-    columns = _header(header, errors)
-    if errors.count:
-        return Parsed([], errors)
-    width, total, last, count = len(columns), text.count("\n"), reader.line_num, 0
     rows: list[ImportRow] = []
     emails: dict[str, int] = {}
     codes: dict[str, int] = {}
-    try:
-        for values in reader:
-            line, last = last + 1, reader.line_num  # a quoted cell may span lines: name where the row starts
-            if not any(values):
-                continue
-            count += 1
-            if len(values) != width:
-                errors.add(line, None, f"has {len(values)} values; the header has {width} columns")
-                continue
-            row = _row(line, _cells(columns, values), errors)
-            if row is None:
-                continue
-            first = emails.setdefault(row.email.lower(), line)
+    count = 0
+    for line, cells in csv_import.read_rows(data, errors, columns=COLUMNS, required=REQUIRED, progress=progress):
+        count += 1
+        row = _row(line, cells, errors) if cells is not None else None
+        if row is None:
+            continue
+        first = emails.setdefault(row.email.lower(), line)
+        if first != line:
+            errors.add(line, "email", f"{row.email} is also on row {first}; each partner appears once")
+        if row.referral_code is not None:
+            first = codes.setdefault(row.referral_code, line)
             if first != line:
-                errors.add(line, "email", f"{row.email} is also on row {first}; each partner appears once")
-            if row.referral_code is not None:
-                first = codes.setdefault(row.referral_code, line)
-                if first != line:
-                    errors.add(line, "referral_code", f"{row.referral_code} is also on row {first}")
-            rows.append(row)
-            if progress is not None and count % 5000 == 0:
-                progress("checking rows", last, total)
-    except csv.Error as exc:  # nothing after a broken quote can be read reliably: stop at its row
-        errors.add(last + 1, None, f"is not valid CSV ({exc}); check the quotes in this row")
+                errors.add(line, "referral_code", f"{row.referral_code} is also on row {first}")
+        rows.append(row)
     return Parsed(rows, errors, count)
 
 

@@ -75,23 +75,40 @@ def malformed(body: bytes, problem: str) -> Classified:
     return f"malformed:{digest}", "malformed", InboxStatus.FAILED, problem, None
 
 
-def receive_delivery(request: Request, program_id: str, body: bytes, spec: WebhookSpec) -> JSONResponse:
-    """Verify, then store once. Runs in a worker thread (database work)."""
+def public_url(request: Request, base_url: Any) -> str:
+    """The URL the provider called: behind a proxy, the integration's base_url replaces the scheme and host
+    (and a path prefix the proxy strips) of the URL partnerpay sees; path and query string stay as received."""
+    if not isinstance(base_url, str) or not base_url.strip():
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return base_url.strip().rstrip("/") + request.url.path + query
+
+
+def check_delivery(request: Request, program_id: str, body: bytes, spec: WebhookSpec) -> datetime:
+    """Refuse (400, counted on the integration) a delivery that is not provably signed; returns now."""
     sessions, readers = factory(request), read_factory(request)
     box = request.app.state.secret_box
-    now = request.app.state.clock.now()
+    now: datetime = request.app.state.clock.now()
     # Checking the signature only reads: on SQLite a writer session would take the write lock for it.
     with readers() as session:
         if session.get(Program, program_id) is None:
             raise NotFound(f"program {program_id} not found", field="program_id")
         integration = get_integration(session, program_id, spec.provider)
         secrets = active_webhook_secrets(integration, box, now) if integration is not None else []
+        url = public_url(request, integration.config.get("base_url") if integration is not None else None)
     try:
-        spec.verify(request.headers, body, secrets, now, str(request.url))
+        spec.verify(request.headers, body, secrets, now, url)
     except spec.signature_error:
         with unit_of_work(sessions) as session:
             count_bad_signature(session, program_id=program_id, provider=spec.provider, now=now)
         raise
+    return now
+
+
+def receive_delivery(request: Request, program_id: str, body: bytes, spec: WebhookSpec) -> JSONResponse:
+    """Verify, then store once. Runs in a worker thread (database work)."""
+    sessions, readers = factory(request), read_factory(request)
+    now = check_delivery(request, program_id, body, spec)
     headers = {k: request.headers[k][:500] for k in spec.kept_headers if k in request.headers}
     text = body.decode("utf-8", errors="replace")
     external_id, kind, status, error, note = spec.classify(request.headers, body)

@@ -203,3 +203,98 @@ def median_run(runs: list[Run]) -> Run:
         other=sum(r.other for r in runs),
         tool=runs[0].tool,
     )
+
+
+@dataclass
+class Sent:
+    """Every prepared request sent once: answers by status class, and how many carried `marker` in the body."""
+
+    run: Run
+    statuses: dict[int, int]
+    marked: int
+
+
+def _status_and_length(head: bytes) -> tuple[int, int]:
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    return status, length
+
+
+def send_each(port: int, requests: list[bytes], *, conns: int = 16, marker: bytes = b"") -> Sent:
+    """Send every raw HTTP/1.1 request exactly once over `conns` keep-alive connections (one in flight on
+    each: concurrency `conns`), from this process; every answer is read to its Content-Length and counted.
+
+    Unlike run_loadgen this is bounded by a request count, not a duration: when each request is a distinct
+    fact (a signed webhook delivery), what was stored can then be compared with what was sent, exactly.
+    """
+    sel = selectors.DefaultSelector()
+    latencies: list[int] = []
+    statuses: dict[int, int] = {}
+    marked = errors = 0
+    pending = iter(requests)
+
+    def fire(sock: socket.socket) -> bool:
+        request = next(pending, None)
+        if request is None:
+            return False
+        sock.sendall(request)
+        sel.modify(sock, selectors.EVENT_READ, [bytearray(), time.perf_counter_ns()])
+        return True
+
+    def close(sock: socket.socket) -> None:
+        sel.unregister(sock)
+        sock.close()
+
+    started = time.perf_counter()
+    for _ in range(min(conns, len(requests))):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sel.register(sock, selectors.EVENT_READ, None)
+        fire(sock)
+    while sel.get_map():
+        events = sel.select(timeout=30)
+        if not events:  # 30 s without a single answer: count what is in flight as errors, do not hang
+            errors += len(sel.get_map())
+            for key in list(sel.get_map().values()):
+                close(key.fileobj)  # type: ignore[arg-type]
+            break
+        for key, _ in events:
+            sock = key.fileobj  # type: ignore[assignment]
+            buf, sent_at = key.data
+            try:
+                chunk = sock.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:  # the server closed the connection: the request in flight is an error
+                errors += 1
+                close(sock)
+                continue
+            buf += chunk
+            end = buf.find(RESPONSE_END)
+            if end < 0:
+                continue
+            status, length = _status_and_length(bytes(buf[:end]))
+            if len(buf) < end + 4 + length:
+                continue
+            latencies.append(time.perf_counter_ns() - sent_at)
+            statuses[status] = statuses.get(status, 0) + 1
+            if marker and marker in buf[end + 4 :]:
+                marked += 1
+            if not fire(sock):
+                close(sock)
+    elapsed = time.perf_counter() - started
+    lat = sorted(latencies) or [0]
+    ok = sum(n for status, n in statuses.items() if 200 <= status < 300)
+    run = Run(
+        requests=ok,
+        seconds=elapsed,
+        p50_ms=lat[len(lat) // 2] / 1e6,
+        p99_ms=lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1e6,
+        other=len(latencies) - ok + errors,
+    )
+    return Sent(run=run, statuses=statuses, marked=marked)

@@ -24,7 +24,7 @@ from partnerpay.kit.money import check_currency, format_money
 from partnerpay.partners.models import Partner
 from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
-from partnerpay.tracking import attribution, fraud
+from partnerpay.tracking import adoption, attribution, fraud
 from partnerpay.tracking.attribution_models import Attribution, Rule
 from partnerpay.tracking.coupons import coupon_for
 from partnerpay.tracking.models import Click, Coupon
@@ -114,12 +114,18 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
         },
     )
     lines: list[CommissionLine] = []
+    if current is not None and current.event_id == event.id:
+        # This event decided the customer's partner: events that arrived before it without one follow.
+        lines += adoption.adopt_orphans(
+            session, actor=actor, program=program, customer=customer, decision=current, now=now,
+            exclude_event_id=event.id,
+        )  # fmt: skip
     if data.type in PAYING and attributed is not None and not held:
-        lines = attribution.earn(
+        lines += attribution.earn(
             session, actor=actor, program=program, partner=attributed, customer=customer, event=event, now=now
         )
     elif data.type in REVERSING:
-        lines = _reverse(session, actor=actor, refund=event, customer=customer, original=original, now=now)
+        lines += _reverse(session, actor=actor, refund=event, customer=customer, original=original, now=now)
     return Recorded(event, lines, created=True)
 
 

@@ -5,9 +5,11 @@ from fastapi import APIRouter
 from partnerpay.web.api.v1 import (
     commissions,
     coupons,
+    customers,
     deals,
     events,
     fraud,
+    hubspot,
     imports,
     integrations,
     ledger,
@@ -35,4 +37,6 @@ api.include_router(links.router)
 api.include_router(webhooks.router)
 api.include_router(webhooks_shopify.router)
 api.include_router(webhooks_hubspot.router)
+api.include_router(hubspot.router)  # POST /deals/{id}/push-to-hubspot
 api.include_router(integrations.router)
+api.include_router(customers.router)

@@ -8,6 +8,7 @@ from partnerpay.web.api.v1 import (
     customers,
     deals,
     events,
+    events_import,
     fraud,
     hubspot,
     imports,
@@ -27,6 +28,7 @@ from partnerpay.web.api.v1 import (
 
 api = APIRouter(prefix="/api/v1")
 # partner_admin and imports come before programs so /partners/import and /partners/export win over /partners/{id}.
+api.include_router(events_import.router)  # before events: /events/import is not an event's route
 for module in (partner_admin, imports, programs, onboarding, payout_details, events, commissions, payouts, ledger):
     api.include_router(module.router)
 api.include_router(stats.router)

@@ -28,7 +28,13 @@ def _life(ref: str) -> dict[str, dict[str, Any]]:
     first["status_transitions"] = {"paid_at": T}
     again = invoice("in_2", charge="ch_2", amount_paid=6_000, tax=1_000)
     again["status_transitions"] = {"paid_at": T + 40 * DAY}
-    sub = {"id": "sub_1", "object": "subscription", "customer": "cus_A", "status": "canceled", "canceled_at": T + 20 * DAY}
+    sub = {
+        "id": "sub_1",
+        "object": "subscription",
+        "customer": "cus_A",
+        "status": "canceled",
+        "canceled_at": T + 20 * DAY,
+    }
     return {
         "invoice": event("evt_inv", "invoice.paid", first, created=T),
         "refund": event("evt_ref", "charge.refunded", charge("ch_1", refunded=3_000), created=T + 5 * DAY),
@@ -86,7 +92,11 @@ def test_every_order_of_invoice_refund_churn_and_resubscription_gives_the_same_r
         ("refund", "evt_ref", 2_500, True),
         ("subscription_canceled", "sub_1", None, True),
     ]
-    assert first["lines"] == [("clawback", "evt_ref", -500), ("commission", "in_1", 2_000), ("commission", "in_2", 1_000)]
+    assert first["lines"] == [
+        ("clawback", "evt_ref", -500),
+        ("commission", "in_1", 2_000),
+        ("commission", "in_2", 1_000),
+    ]
     assert first["customer"][:2] == ("active", 12_500)
     assert all(status == "processed" for _, status in first["items"])
     for order in orders[1:]:

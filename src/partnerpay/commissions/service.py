@@ -45,7 +45,7 @@ def line_snapshot(line: CommissionLine) -> dict[str, object]:
     }
 
 
-def _post_lines(session: Session, program_id: str, lines: Sequence[CommissionLine], now: datetime) -> None:
+def post_lines(session: Session, program_id: str, lines: Sequence[CommissionLine], now: datetime) -> None:
     """Expense → partner payable for each new line (a negative line simply flows the other way)."""
     ledger.post(
         session,
@@ -66,32 +66,27 @@ def _post_lines(session: Session, program_id: str, lines: Sequence[CommissionLin
     )
 
 
-def earn_on_payment(
-    session: Session,
-    *,
-    actor: Actor,
-    program: Program,
-    partner: Partner,
-    customer: Customer,
-    event: Event,
-    now: datetime,
-) -> list[CommissionLine]:
-    """The program's default rate on a paying event; nothing for a partner who may not earn."""
+def commission_for(
+    program: Program, partner: Partner, *, customer_id: str, customer_external_id: str, event: Event, now: datetime
+) -> CommissionLine | None:
+    """The line the program's default rate makes on a paying event, not yet stored; None when nothing is owed.
+
+    Pure (no database): the one-event path and the set-based batch ingest (inbox/batch.py) both use it,
+    so a line is the same whichever path made it.
+    """
     assert event.amount is not None and event.currency is not None
     if partner.status != PartnerStatus.ACTIVE.value or program.default_percent_bp == 0:
-        return []
-    if not terms.may_earn(session, actor=actor, partner=partner, event=event, now=now):
-        return []
+        return None
     rounding = Rounding(program.rounding)
     amount = percent_of(event.amount, program.default_percent_bp, rounding)
     if amount == 0:
-        return []
+        return None
     hold_until = event.occurred_at + timedelta(days=program.hold_days)
-    line = CommissionLine(
+    return CommissionLine(
         id=new_id("com"),
         program_id=program.id,
         partner_id=partner.id,
-        customer_id=customer.id,
+        customer_id=customer_id,
         event_id=event.id,
         kind="commission",
         amount=amount,
@@ -107,16 +102,38 @@ def earn_on_payment(
             base=event.amount,
             currency=event.currency,
             event_external_id=event.external_id,
-            customer_external_id=customer.external_id,
+            customer_external_id=customer_external_id,
             result=amount,
             rounding=rounding.value,
             hold_until=hold_until,
             hold_days=program.hold_days,
         ),
     )
+
+
+def earn_on_payment(
+    session: Session,
+    *,
+    actor: Actor,
+    program: Program,
+    partner: Partner,
+    customer: Customer,
+    event: Event,
+    now: datetime,
+) -> list[CommissionLine]:
+    """The program's default rate on a paying event; nothing for a partner who may not earn."""
+    if partner.status != PartnerStatus.ACTIVE.value or program.default_percent_bp == 0:
+        return []
+    if not terms.may_earn(session, actor=actor, partner=partner, event=event, now=now):
+        return []
+    line = commission_for(
+        program, partner, customer_id=customer.id, customer_external_id=customer.external_id, event=event, now=now
+    )
+    if line is None:
+        return []
     session.add(line)
     session.flush()
-    _post_lines(session, program.id, [line], now)
+    post_lines(session, program.id, [line], now)
     audit.record(
         session,
         actor=actor,
@@ -208,7 +225,7 @@ def claw_back(
         made.append(clawback)
     if made:
         session.flush()
-        _post_lines(session, refund.program_id, made, now)
+        post_lines(session, refund.program_id, made, now)
         audit.record_many(
             session,
             actor=actor,

@@ -62,6 +62,8 @@ def build_registry(settings: Settings | None = None) -> Registry:
     registry.add(EMAIL_SEND, email_handler(mailer_for(settings), base_url=base_url))
     registry.add(REMIND_JOB, remind_job)  # "ask for an update" reminders (deals/updates.py)
     from partnerpay.inbox.processing import PROCESS_JOB, process_job  # here: events import this module
+    from partnerpay.integrations.hubspot_push import PUSH_JOB, push_handler
 
     registry.add(PROCESS_JOB, process_job)  # stored webhook deliveries into events (inbox/processing.py)
+    registry.add(PUSH_JOB, push_handler(settings))  # deals pushed to HubSpot (integrations/hubspot_push.py)
     return registry

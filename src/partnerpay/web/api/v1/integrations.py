@@ -32,6 +32,17 @@ _BODY = {
         "client_secret": {"type": "string"},
         "base_url": {"type": "string"},
         "net_of_tax": {"type": "boolean", "description": "count invoices net of tax (default true)"},
+        "access_token": {"type": "string", "description": "HubSpot private-app or OAuth token (sealed)"},
+        "stage_map": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "HubSpot stage id → stage",
+        },
+        "pipeline": {"type": "string", "description": "HubSpot pipeline of pushed deals (default: default)"},
+        "deal_stage_on_push": {
+            "type": "string",
+            "description": "HubSpot stage of a pushed deal whose stage is unmapped",
+        },
     },
     "additionalProperties": False,
 }

@@ -306,7 +306,7 @@ def backfill(
         if process:
             _process(session_factory, pending, report=report, now=now, progress=tell)
         report.stage = "done"
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too
         # The pages stored before the failure stay (a second run resumes); the audit row says how far it got.
         error = f"{exc.code}: {exc.message}" if isinstance(exc, PartnerpayError) else type(exc).__name__
         raise

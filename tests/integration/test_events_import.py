@@ -320,9 +320,17 @@ class TestImportEvents:
         self, session: Session, clock: FixedClock, setup: tuple[Program, Partner]
     ) -> None:
         program, _ = setup
-        data = csv_bytes(HEADER, "trial_started,t-1,2026-01-11T09:00:00Z,cus-1,,,,")
-        [(row, column, _)] = rejected(session, program, data, clock.now())
-        assert (row, column) == (2, "type")
+        data = csv_bytes(
+            HEADER, "trial_started,t-1,2026-01-11T09:00:00Z,cus-1,,,,", "Not A Type,t-2,2026-01-11T09:00:00Z,c,,,,"
+        )
+        errors = rejected(session, program, data, clock.now())
+        assert [(row, column) for row, column, _ in errors] == [(2, "type"), (3, "type")]
+        assert "unknown event type 'trial_started'" in errors[0][2]
+        program.custom_event_types = ["trial_started"]
+        session.flush()
+        report = run(session, program, csv_bytes(HEADER, data.decode().splitlines()[1]), clock.now())
+        assert report.by_type == {"trial_started": 1}
+        assert session.scalars(select(Event.type)).one() == "trial_started"
 
     def test_an_empty_file_a_header_alone_and_an_unknown_program_are_refused(
         self, session: Session, clock: FixedClock, setup: tuple[Program, Partner]

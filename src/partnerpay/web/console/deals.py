@@ -16,6 +16,7 @@ from partnerpay.deals.access import get_deal, get_lead
 from partnerpay.deals.models import Deal, Lead
 from partnerpay.deals.rules import minor_units
 from partnerpay.deals.timeline import lines_for
+from partnerpay.integrations.hubspot_push import request_push
 from partnerpay.kit.errors import PartnerpayError, ValidationError
 from partnerpay.partners import queries as partner_queries
 from partnerpay.partners.models import Partner
@@ -181,6 +182,18 @@ def move(
 
     target = "/deals" if back == "board" else f"/deals/{deal_id}"
     return _done(request, _write(request, work), target)
+
+
+@router.post("/deals/{deal_id}/push-to-hubspot")
+def push_to_hubspot(request: Request, deal_id: str, me: Actor = Staff, csrf_token: Csrf = None) -> Response:
+    """Queue the deal's creation in HubSpot (integrations/hubspot_push.py); the job links it when done."""
+    check_form_csrf(request, csrf_token)
+
+    def work(s: Session) -> str:
+        request_push(s, actor=me, box=request.app.state.secret_box, deal_id=deal_id, now=now(request))
+        return "Queued: the deal is created in HubSpot in the background, then linked here."
+
+    return _done(request, _write(request, work), f"/deals/{deal_id}")
 
 
 def _program_currency(s: Session, deal: Deal) -> str:

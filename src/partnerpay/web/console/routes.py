@@ -5,7 +5,9 @@ from fastapi import APIRouter
 from partnerpay.web.console import (
     auth,
     commissions,
+    customers,
     dashboard,
+    data_quality,
     deals,
     fraud,
     imports,
@@ -25,3 +27,5 @@ for module in (auth, dashboard, imports, partner_pages, partners, commissions, p
 router.include_router(deals.router)
 router.include_router(fraud.router)
 router.include_router(inbox.router)
+router.include_router(customers.router)
+router.include_router(data_quality.router)

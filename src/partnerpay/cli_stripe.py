@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -14,10 +16,16 @@ from partnerpay.kit.errors import PartnerpayError, ValidationError
 stripe = typer.Typer(help="Stripe: pull historic invoices and refunds.", no_args_is_help=True)
 
 
-def _when(value: str) -> str:
-    # A bare date is midnight UTC: the common way to say "from the start of 2025".
+def _when(value: str, option: str) -> datetime:
+    """A date (midnight UTC: the common way to say "from the start of 2025") or an ISO 8601 time."""
     text = value.strip()
-    return f"{text}T00:00:00+00:00" if len(text) == 10 and text[4:5] == "-" and text[7:8] == "-" else text
+    bare_date = len(text) == 10 and text[4:5] == "-" and text[7:8] == "-"
+    try:
+        return parse_time(f"{text}T00:00:00+00:00" if bare_date else text, option)
+    except ValidationError as exc:
+        if bare_date:
+            raise ValidationError(f"{value!r} is not a date such as 2025-01-31", field=option) from None
+        raise exc
 
 
 def _line(report: BackfillReport) -> str:
@@ -53,10 +61,11 @@ def backfill_command(
     until: str | None = typer.Option(None, help="Only objects created before this date/time (default: now)."),
     process: bool = typer.Option(False, "--process", help="Turn the stored items into events now (no worker)."),
 ) -> None:
-    """Store the program's paid invoices and refunds from Stripe in the inbox; running it again stores only
-    what is new, and an invoice also delivered by webhook gives one event."""
-    start = parse_time(_when(since), "--since") if since is not None else None
-    end = parse_time(_when(until), "--until") if until is not None else None
+    """Store the program's paid invoices and refunds from Stripe in the inbox.
+
+    Running it again stores only what is new; an invoice also delivered by webhook gives one event."""
+    start = _when(since, "--since") if since is not None else None
+    end = _when(until, "--until") if until is not None else None
     if start is not None and end is not None and start >= end:
         raise ValidationError("--since must be before --until", field="--since")
     settings = load_settings()

@@ -302,6 +302,32 @@ class TestDealStages:
         assert read.method == "GET" and read.path.startswith("/crm/v3/objects/deals/9001?properties=amount")
         assert read.headers["authorization"] == f"Bearer {TOKEN}"
 
+    def test_hubspot_down_while_reading_the_amount_retries_the_job(self, hub: Hub, crm: FakeHubSpot) -> None:
+        with hub.factory() as s:
+            deal = s.get(Deal, hub.deal_id)
+            assert deal is not None
+            deal.amount = None
+            s.commit()
+        hub.link("9001")
+        crm.deals["9001"] = {"amount": "99.00", "deal_currency_code": "EUR"}
+        crm.script.append((503, {}, {"status": "error", "message": "try later"}))
+        assert hub.configure(access_token=TOKEN).status_code == 200
+        hub.deliver([stage_change(1, 9001, "closedwon")])
+        hub.work()
+        assert hub.items()[0].status == "received" and hub.deal().status == "open"  # rolled back, job retried
+        hub.api.clock.advance(timedelta(minutes=1))
+        hub.work()
+        assert hub.items()[0].status == "processed" and (hub.deal().status, hub.deal().amount) == ("won", 9_900)
+
+    def test_a_malformed_event_retried_stays_failed(self, hub: Hub) -> None:
+        hub.deliver([{"objectId": 5001, "propertyValue": "closedwon"}])
+        [item] = hub.items()
+        with hub.factory() as s:
+            retry_items(s, actor=SYSTEM, item_ids=[item.id], now=hub.api.clock.now())
+            s.commit()
+        hub.work()
+        assert hub.items()[0].status == "failed" and "subscriptionType" in (hub.items()[0].last_error or "")
+
     def test_closed_lost_closes_the_deal_with_the_reason(self, hub: Hub) -> None:
         hub.link()
         hub.deliver([stage_change(1, 5001, "closedlost")])

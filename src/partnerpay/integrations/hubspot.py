@@ -139,8 +139,13 @@ def _won_amount(session: Session, deal: Deal, program: Program, crm_id: str) -> 
             "or an access_token so partnerpay can read it from HubSpot, then retry this item",
             field="amount",
         )
-    with hubspot_client.client_for(session, deal.program_id, box) as client:
-        props = client.get_deal(crm_id, ["amount", "deal_currency_code"])
+    try:
+        with hubspot_client.client_for(session, deal.program_id, box) as client:
+            props = client.get_deal(crm_id, ["amount", "deal_currency_code"])
+    except hubspot_client.HubSpotError as exc:
+        if exc.retryable:  # HubSpot down or busy: a plain error makes the outbox retry the job later
+            raise RuntimeError(exc.message) from None
+        raise
     currency = str(props.get("deal_currency_code") or deal.currency or program.currency).upper()
     text = props.get("amount")
     amount = minor_units(text, currency, field="amount") if isinstance(text, str) else None
@@ -216,6 +221,8 @@ def _deal_deleted(session: Session, item: InboxItem, event: dict[str, Any], conf
 
 def map_event(session: Session, item: InboxItem, event: dict[str, Any], config: dict[str, Any]) -> Outcome:
     """What one stored HubSpot event means (the stored body is that one event of HubSpot's batch)."""
+    if not isinstance(event.get("subscriptionType"), str) or event.get("eventId") is None:
+        raise ValidationError("the event needs an eventId and a subscriptionType", field="subscriptionType")
     status, note = classify(event)
     if status is InboxStatus.IGNORED:
         return Ignore(note or "not used")

@@ -328,6 +328,17 @@ class TestDealStages:
         hub.work()
         assert hub.items()[0].status == "failed" and "subscriptionType" in (hub.items()[0].last_error or "")
 
+    def test_a_change_older_than_the_last_move_is_noted_not_applied(self, hub: Hub) -> None:
+        hub.link()
+        later, earlier = 1768478400000, 1768478400000 - 60_000
+        hub.deliver([stage_change(2, 5001, "contractsent", occurred_at=later)])
+        hub.work()
+        hub.deliver([stage_change(1, 5001, "qualifiedtobuy", occurred_at=earlier)])
+        hub.work()
+        assert hub.deal().stage == "negotiation"
+        late = next(i for i in hub.items() if i.external_id == "1")
+        assert late.status == "ignored" and "older than the deal's last move" in (late.note or "")
+
     def test_closed_lost_closes_the_deal_with_the_reason(self, hub: Hub) -> None:
         hub.link()
         hub.deliver([stage_change(1, 5001, "closedlost")])

@@ -16,9 +16,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from partnerpay.deals.models import Deal
+from partnerpay.deals.models import Deal, DealActivity
 from partnerpay.deals.rules import DealStatus, minor_units
 from partnerpay.deals.service import deal_by_crm_id, move_deal
 from partnerpay.events.schemas import EventType
@@ -115,9 +116,19 @@ def classify(event: dict[str, Any]) -> tuple[InboxStatus, str | None]:
     return InboxStatus.RECEIVED, None
 
 
-def _when(event: dict[str, Any], fallback: datetime) -> datetime:
+def _when(event: dict[str, Any], received_at: datetime) -> datetime:
+    """When HubSpot says the change happened; never after partnerpay received it (a skewed clock)."""
     value = event.get("occurredAt")
-    return datetime.fromtimestamp(value / 1000, UTC) if isinstance(value, int) and value > 0 else fallback
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return received_at
+    return min(datetime.fromtimestamp(value / 1000, UTC), received_at)
+
+
+def _last_move(session: Session, deal: Deal) -> datetime | None:
+    """When the deal last changed stage (HubSpot moves are stamped with HubSpot's occurredAt)."""
+    return session.scalar(
+        select(func.max(DealActivity.at)).where(DealActivity.deal_id == deal.id, DealActivity.kind == "deal.stage")
+    )
 
 
 def secret_box() -> SecretBox:
@@ -176,6 +187,10 @@ def _deal_stage(session: Session, item: InboxItem, event: dict[str, Any], config
     program = session.get(Program, deal.program_id)
     assert program is not None
     actor, now = provider_actor(PROVIDER, item.program_id), _when(event, item.received_at)
+    last = _last_move(session, deal)
+    if last is not None and now < (last if last.tzinfo else last.replace(tzinfo=UTC)):
+        # HubSpot does not promise order: a change older than the deal's last move must not undo it.
+        return Ignore(f"HubSpot stage {value} (changed {now:%Y-%m-%d %H:%M:%S}) is older than the deal's last move")
     try:
         if target == DealStatus.WON:
             amount, currency = _won_amount(session, deal, program, crm_id)

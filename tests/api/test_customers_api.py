@@ -220,3 +220,20 @@ class TestAttribute:
                            headers={"X-CSRF-Token": token})  # fmt: skip
         assert mine.status_code == 403
         assert count(session_factory, AuditEntry, AuditEntry.action == "customer.attribute") == 0
+
+    def test_after_the_attribution_expired_another_partner_may_be_given_and_the_first_keeps_its_commission(
+        self, api: Api, session_factory: sessionmaker[Session], setup: dict[str, Any]
+    ) -> None:
+        assert api.client.patch(f"/api/v1/programs/{setup['program']}", json={"attribution_months": 1},
+                                headers=api.headers()).status_code == 200  # fmt: skip
+        old = (api.clock.now() - timedelta(days=70)).isoformat()
+        first = send(api, setup, "in_x1", "cus_x", partner_id=setup["acme"], occurred_at=old)
+        assert [c["amount"] for c in first["commissions"]] == [2_000]
+        cid = customer_id(api, setup, "cus_x")
+        response = api.post(f"/customers/{cid}/attribute", {"partner_id": setup["beta"], "reason": "moved to Beta"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["attributed_events"] == [] and body["commissions_created"] == []
+        assert [a["rule"] for a in body["history"]] == ["partner_id", "manual"]
+        assert body["timeline"][0]["event"]["partner_id"] == setup["acme"]  # history is not rewritten
+        assert body["attribution"]["expires_at"] is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -66,8 +67,29 @@ def post_lines(session: Session, program_id: str, lines: Sequence[CommissionLine
     )
 
 
+class PayingEvent(Protocol):
+    """What a commission reads of its event (an Event, or a batch row not yet stored)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def amount(self) -> int | None: ...
+    @property
+    def currency(self) -> str | None: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+
+
 def commission_for(
-    program: Program, partner: Partner, *, customer_id: str, customer_external_id: str, event: Event, now: datetime
+    program: Program,
+    partner: Partner,
+    *,
+    customer_id: str,
+    customer_external_id: str,
+    event: PayingEvent,
+    now: datetime,
 ) -> CommissionLine | None:
     """The line the program's default rate makes on a paying event, not yet stored; None when nothing is owed.
 

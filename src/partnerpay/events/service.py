@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,10 +39,12 @@ class Recorded:
 
 
 def content_hash(data: EventIn) -> str:
-    body = data.model_dump(mode="json")
-    for name in LATER_FIELDS:
-        if body.get(name) is None:
-            body.pop(name, None)
+    return hash_of_dump(data.model_dump(mode="json"))
+
+
+def hash_of_dump(body: dict[str, Any]) -> str:
+    """content_hash from an event's JSON dump (the batch ingest dumps each row once for this and the inbox)."""
+    body = {k: v for k, v in body.items() if not (k in LATER_FIELDS and v is None)}
     return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
@@ -60,8 +63,8 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
         ).all()
         return Recorded(existing, list(earlier), created=False)
 
-    _check_type(data, program)
-    _check_money(data, program.currency)
+    check_type(data, program)
+    check_money(data, program.currency)
     named = _named_partner(session, program.id, data)
     coupon = _coupon(session, program.id, data)
     customer = _customer(session, program.id, data, now)
@@ -203,7 +206,7 @@ def _attribute(
     return named_click
 
 
-def _check_type(data: EventIn, program: Program) -> None:
+def check_type(data: EventIn, program: Program) -> None:
     """A type that is not a core one must be one of the program's own (PATCH /programs custom_event_types)."""
     if isinstance(data.type, EventType):
         return
@@ -217,7 +220,7 @@ def _check_type(data: EventIn, program: Program) -> None:
         )
 
 
-def _check_money(data: EventIn, program_currency: str) -> None:
+def check_money(data: EventIn, program_currency: str) -> None:
     if data.type in NEEDS_AMOUNT:
         if data.amount is None:
             raise ValidationError(f"amount is required for {data.type} events", field="amount")

@@ -93,6 +93,9 @@ class Decision:
     deal_id: str | None = None
 
 
+NO_EVIDENCE = "no deal, coupon, click or partner named"
+
+
 def add_months(at: datetime, months: int) -> datetime:
     """Calendar months, the day clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
     total = at.month - 1 + months
@@ -318,7 +321,7 @@ def unattributed_note(
             notes.append(f"click {click_id} on link {click.code} is outside the {cookie_days}-day cookie window")
     if deactivated_coupon is not None:
         notes.append(f"coupon {deactivated_coupon.code} is deactivated")
-    return "; ".join(notes) or "no deal, coupon, click or partner named"
+    return "; ".join(notes) or NO_EVIDENCE
 
 
 def history(session: Session, customer_id: str) -> list[Attribution]:

@@ -255,9 +255,10 @@ class TestDealStages:
 
     def test_the_demo_stage_records_demo_booked_once(self, hub: Hub) -> None:
         hub.link()
-        hub.deliver([stage_change(1, 5001, "appointmentscheduled")])
-        hub.deliver([stage_change(2, 5001, "qualifiedtobuy"), stage_change(3, 5001, "presentationscheduled")])
-        hub.work()
+        # One at a time, each later than the one before: jobs of one batch run in no promised order.
+        for n, stage in enumerate(("appointmentscheduled", "qualifiedtobuy", "presentationscheduled"), start=1):
+            hub.deliver([stage_change(n, 5001, stage, occurred_at=1768478400000 + n)])
+            hub.work()
         assert [i.status for i in hub.items()] == ["processed"] * 3
         [demo] = hub.events("demo_booked")
         assert (demo.external_id, demo.partner_id) == ("hubspot-demo:5001", hub.partner_id)

@@ -6,6 +6,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localco
 from fractions import Fraction
 
 import pytest
+from babel.numbers import format_currency
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
@@ -429,3 +430,16 @@ class TestFormatMoney:
 
     def test_money_format_is_format_money(self) -> None:
         assert Money(-1234, "EUR").format() == format_money(-1234, "EUR")
+
+
+class TestFormatMoneyShape:
+    """format_money learns Babel's shape per currency and locale; it must always say exactly what Babel says."""
+
+    @given(
+        amount=st.integers(-(10**15), 10**15),
+        currency=st.sampled_from(["EUR", "USD", "JPY", "BHD", "CHF", "INR", "GBP", "SEK", "KWD", "CLP"]),
+        locale=st.sampled_from(["en_US", "de_DE", "fr_FR", "en_IN", "ja_JP", "de_CH", "ar_EG", "sv_SE", "nl_NL"]),
+    )
+    def test_the_fast_path_says_what_babel_says(self, amount: int, currency: str, locale: str) -> None:
+        expected = str(format_currency(Decimal(to_major_string(amount, currency)), currency, locale=locale))
+        assert format_money(amount, currency, locale) == expected

@@ -172,7 +172,58 @@ def allocate(total: int, ratios: Sequence[int]) -> list[int]:
 
 def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
     """Locale-formatted amount with its currency, e.g. €1,200.00 or -¥1,250."""
+    check_minor_units(amount, allow_negative=True)
+    shape = _money_shape(currency, locale)
+    if shape is None:
+        return _babel_money(amount, currency, locale)
+    return shape.render(amount)
+
+
+def _babel_money(amount: int, currency: str, locale: str) -> str:
     return str(format_currency(Decimal(to_major_string(amount, currency)), currency, locale=locale))
+
+
+@dataclass(frozen=True, slots=True)
+class _MoneyShape:
+    """Babel's text for a currency and locale, learned once: what comes before and after the digits, and
+    the separators. Babel parses its pattern on every call (half the time of a commission explanation)."""
+
+    digits: int
+    group: str
+    decimal: str
+    before: tuple[str, str]  # (positive, negative)
+    after: tuple[str, str]
+
+    def number(self, amount: int) -> str:
+        units, minor = divmod(abs(amount), 10**self.digits)
+        grouped = f"{units:,}".replace(",", self.group)
+        return f"{grouped}{self.decimal}{minor:0{self.digits}d}" if self.digits else grouped
+
+    def render(self, amount: int) -> str:
+        k = 1 if amount < 0 else 0
+        return f"{self.before[k]}{self.number(amount)}{self.after[k]}"
+
+
+@lru_cache(maxsize=512)
+def _money_shape(currency: str, locale: str) -> _MoneyShape | None:
+    """The shape of Babel's output, or None (Babel every time) when the locale groups other than by
+    thousands or the learned shape does not reproduce Babel exactly on a few probes."""
+    from babel.numbers import get_decimal_symbol, get_group_symbol
+
+    digits = exponent(currency)
+    shape = _MoneyShape(digits, get_group_symbol(locale=locale), get_decimal_symbol(locale=locale), ("", ""), ("", ""))
+    sides: list[tuple[str, str]] = []
+    for probe in (123_456_789_012, -123_456_789_012):
+        text, number = _babel_money(probe, currency, locale), shape.number(probe)
+        if text.count(number) != 1:
+            return None
+        before, after = text.split(number)
+        sides.append((before, after))
+    shape = _MoneyShape(
+        shape.digits, shape.group, shape.decimal, (sides[0][0], sides[1][0]), (sides[0][1], sides[1][1])
+    )
+    probes = (0, 1, -1, 5, 999, 1_000, -1_234_567, 10**15 + 7)
+    return shape if all(shape.render(p) == _babel_money(p, currency, locale) for p in probes) else None
 
 
 def to_major_string(amount: int, currency: str) -> str:

@@ -91,9 +91,10 @@ def check_delivery(request: Request, program_id: str, body: bytes, spec: Webhook
     now: datetime = request.app.state.clock.now()
     # Checking the signature only reads: on SQLite a writer session would take the write lock for it.
     with readers() as session:
-        if session.get(Program, program_id) is None:
-            raise NotFound(f"program {program_id} not found", field="program_id")
         integration = get_integration(session, program_id, spec.provider)
+        # An integration row implies its program (foreign key): the program is only looked up without one.
+        if integration is None and session.get(Program, program_id) is None:
+            raise NotFound(f"program {program_id} not found", field="program_id")
         secrets = active_webhook_secrets(integration, box, now) if integration is not None else []
         url = public_url(request, integration.config.get("base_url") if integration is not None else None)
     try:

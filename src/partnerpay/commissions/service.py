@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -82,6 +83,34 @@ class PayingEvent(Protocol):
     def occurred_at(self) -> datetime: ...
 
 
+@dataclass(frozen=True, slots=True)
+class LineDraft:
+    """A new commission line before it is stored: the batch ingest writes thousands of these in one
+    statement, where building an ORM object each would cost more than the insert."""
+
+    id: str
+    program_id: str
+    partner_id: str
+    customer_id: str
+    event_id: str
+    kind: str
+    amount: int
+    currency: str
+    base_amount: int
+    rate_bp: int
+    rounding: str
+    status: str
+    hold_until: datetime
+    explanation: str
+    created_at: datetime
+
+    def model(self) -> CommissionLine:
+        return CommissionLine(**{name: getattr(self, name) for name in self.__slots__})
+
+    def row(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+
 def commission_for(
     program: Program,
     partner: Partner,
@@ -90,7 +119,8 @@ def commission_for(
     customer_external_id: str,
     event: PayingEvent,
     now: datetime,
-) -> CommissionLine | None:
+    line_id: str | None = None,
+) -> LineDraft | None:
     """The line the program's default rate makes on a paying event, not yet stored; None when nothing is owed.
 
     Pure (no database): the one-event path and the set-based batch ingest (inbox/batch.py) both use it,
@@ -104,8 +134,8 @@ def commission_for(
     if amount == 0:
         return None
     hold_until = event.occurred_at + timedelta(days=program.hold_days)
-    return CommissionLine(
-        id=new_id("com"),
+    return LineDraft(
+        id=line_id or new_id("com"),
         program_id=program.id,
         partner_id=partner.id,
         customer_id=customer_id,
@@ -148,11 +178,12 @@ def earn_on_payment(
         return []
     if not terms.may_earn(session, actor=actor, partner=partner, event=event, now=now):
         return []
-    line = commission_for(
+    draft = commission_for(
         program, partner, customer_id=customer.id, customer_external_id=customer.external_id, event=event, now=now
     )
-    if line is None:
+    if draft is None:
         return []
+    line = draft.model()
     session.add(line)
     session.flush()
     post_lines(session, program.id, [line], now)

@@ -12,8 +12,8 @@ digest, and the ids of what it created), as the partner import does.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +24,7 @@ from partnerpay.audit import service as audit
 from partnerpay.audit.service import canonical
 from partnerpay.auth.actor import Actor
 from partnerpay.commissions.explain import with_attribution
-from partnerpay.commissions.models import CommissionLine
-from partnerpay.commissions.service import commission_for
+from partnerpay.commissions.service import LineDraft, commission_for
 from partnerpay.db.base import canonical_json
 from partnerpay.db.bulk import bulk_insert
 from partnerpay.events.lifecycle import CustomerStatus, Fact, State, fold
@@ -62,10 +61,7 @@ ATTRIBUTION_COLUMNS = (
     "id", "program_id", "customer_id", "partner_id", "rule", "reason", "decided_at", "expires_at", "event_id",
     "self_referral",
 )  # fmt: skip
-LINE_COLUMNS = (
-    "id", "program_id", "partner_id", "customer_id", "event_id", "kind", "amount", "currency", "base_amount",
-    "rate_bp", "rounding", "status", "hold_until", "explanation", "created_at",
-)  # fmt: skip
+LINE_COLUMNS = LineDraft.__slots__
 
 
 @dataclass
@@ -87,7 +83,12 @@ class _Writes:
     new_customers: list[tuple[Any, ...]] = field(default_factory=list)
     changed_customers: list[dict[str, Any]] = field(default_factory=list)
     attributions: list[tuple[Any, ...]] = field(default_factory=list)
-    lines: list[CommissionLine] = field(default_factory=list)
+    lines: list[LineDraft] = field(default_factory=list)  # made set-based
+    line_ids: list[str] = field(default_factory=list)  # every line the batch made (one by one too)
+    ids: dict[str, Iterator[str]] = field(default_factory=dict)  # drawn in bulk: one clock read, one random draw
+
+    def new(self, prefix: str) -> str:
+        return next(self.ids[prefix])
 
 
 class _Paying:
@@ -117,6 +118,8 @@ def ingest_batch(
     report = BatchReport(rows=len(checked))
     ids: dict[int, str] = dict(plan.existing)
     writes = _Writes()
+    fast_rows = sum(len(g) for g in plan.fast.values())
+    writes.ids = {prefix: iter(new_ids(prefix, fast_rows)) for prefix in ("inb", "com", "cus", "att", "evt")}
     source = source_of(provider, program.id)
     for group in plan.fast.values():
         _customer_rows(program, plan, group, writes, ids, source, provider, now)
@@ -130,8 +133,9 @@ def ingest_batch(
         except PartnerpayError as exc:
             raise at_row(exc, row.number) from None
         ids[row.number] = recorded.event.id
-        writes.lines += recorded.commissions
-        bulk_insert(session, "inbox_items", INBOX_COLUMNS, [_inbox(row, recorded.event.id, source, provider, now)])
+        writes.line_ids += [line.id for line in recorded.commissions]
+        inbox = _inbox(new_id("inb"), row, recorded.event.id, source, provider, now)
+        bulk_insert(session, "inbox_items", INBOX_COLUMNS, [inbox])
         if progress is not None and (done % 500 == 0 or done == len(plan.slow)):
             progress(report.set_based + len(plan.existing) + len(plan.repeats) + done, len(checked))
     report.one_by_one = len(plan.slow)
@@ -140,7 +144,7 @@ def ingest_batch(
     report.event_ids = [ids[row.number] for row in checked]
     report.duplicates = len(plan.existing) + len(plan.repeats)
     report.created = report.set_based + report.one_by_one
-    report.lines = len(writes.lines)
+    report.lines = len(writes.line_ids)
     for row in [*(r for g in plan.fast.values() for r in g), *plan.slow]:
         if row.data.amount is not None and row.data.currency is not None:
             report.amounts[row.data.currency] = report.amounts.get(row.data.currency, 0) + row.data.amount
@@ -161,14 +165,13 @@ def _customer_rows(
 ) -> None:
     """One customer's rows: its events (with their partner), its lifecycle, its decision and lines."""
     known = plan.customers.get(group[0].data.customer_external_id)
-    event_ids = new_ids("evt", len(group))
-    for row, event_id in zip(group, event_ids, strict=True):
-        ids[row.number] = event_id
+    for row in group:
+        ids[row.number] = writes.new("evt")
     if known is not None:
         customer_id, partner_id, attribution_id, reason = known.id, known.partner_id, known.attribution_id, known.reason
         state = _state(known)
     else:
-        customer_id, state = new_id("cus"), State()
+        customer_id, state = writes.new("cus"), State()
         partner_id, attribution_id, reason = _decide(program, plan, group, customer_id, ids, writes)
     partner = plan.partners.get(partner_id) if partner_id else None
     for row in sorted(group, key=lambda r: (r.data.occurred_at, r.data.external_id)):
@@ -180,15 +183,16 @@ def _customer_rows(
              canonical_json(data.metadata) if data.metadata is not None else None, row.digest, now, attribution_id,
              None, None if partner_id else NO_EVIDENCE)
         )  # fmt: skip
-        writes.inbox.append(_inbox(row, event_id, source, provider, now))
+        writes.inbox.append(_inbox(writes.new("inb"), row, event_id, source, provider, now))
         if partner is not None and data.type in PAYING_TYPES and data.amount:
             line = commission_for(
                 program, partner, customer_id=customer_id, customer_external_id=data.customer_external_id,
-                event=_Paying(event_id, row), now=now,
+                event=_Paying(event_id, row), now=now, line_id=writes.new("com"),
             )  # fmt: skip
             if line is not None:
-                line.explanation = with_attribution(line.explanation, partner_name=partner.name, reason=reason)
-                writes.lines.append(line)
+                explained = with_attribution(line.explanation, partner_name=partner.name, reason=reason)
+                writes.lines.append(replace(line, explanation=explained))
+                writes.line_ids.append(line.id)
     lifecycle = {
         "status": state.status.value, "lifetime_revenue": state.revenue, "first_paid_at": state.first_paid_at,
         "last_event_at": state.last_event_at, "status_changed_at": state.status_changed_at,
@@ -240,7 +244,7 @@ def _decide(
         )
         assert decision is not None
         expires = add_months(row.data.occurred_at, program.attribution_months) if program.attribution_months else None
-        attribution_id = new_id("att")
+        attribution_id = writes.new("att")
         writes.attributions.append(
             (attribution_id, program.id, customer_id, decision.partner_id, decision.rule.value, decision.reason,
              row.data.occurred_at, expires, ids[row.number], False)
@@ -249,9 +253,9 @@ def _decide(
     return None, None, None
 
 
-def _inbox(row: Row, event_id: str, source: str, provider: str, now: datetime) -> tuple[Any, ...]:
+def _inbox(inbox_id: str, row: Row, event_id: str, source: str, provider: str, now: datetime) -> tuple[Any, ...]:
     return (
-        new_id("inb"), row.data.program_id, source, provider, row.data.external_id, str(row.data.type),
+        inbox_id, row.data.program_id, source, provider, row.data.external_id, str(row.data.type),
         canonical(row.dump), "{}", now, InboxStatus.PROCESSED.value, 1, now, f'["{event_id}"]',
     )  # fmt: skip
 
@@ -271,12 +275,7 @@ def _write(session: Session, program: Program, writes: _Writes, now: datetime) -
             writes.changed_customers,
         )
     lines = writes.lines
-    bulk_insert(
-        session, "commission_lines", LINE_COLUMNS,
-        [(ln.id, ln.program_id, ln.partner_id, ln.customer_id, ln.event_id, ln.kind, ln.amount, ln.currency,
-          ln.base_amount, ln.rate_bp, ln.rounding, ln.status, ln.hold_until, ln.explanation, ln.created_at)
-         for ln in lines],
-    )  # fmt: skip
+    bulk_insert(session, "commission_lines", LINE_COLUMNS, [ln.row() for ln in lines])
     ledger.post(
         session,
         program_id=program.id,
@@ -307,7 +306,7 @@ def _audit(
     """One row for the batch: what was asked (digest of every row's content) and what it made."""
     asked = hashlib.sha256("\n".join(r.digest for r in rows).encode()).hexdigest()
     made = hashlib.sha256(
-        ("\n".join(report.event_ids) + "\n" + "\n".join(sorted(ln.id for ln in writes.lines))).encode()
+        ("\n".join(report.event_ids) + "\n" + "\n".join(sorted(writes.line_ids))).encode()
     ).hexdigest()
     audit.record(
         session,

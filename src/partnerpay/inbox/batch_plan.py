@@ -26,7 +26,7 @@ from partnerpay.events.service import check_money, check_type, hash_of_dump
 from partnerpay.kit.errors import Conflict, PartnerpayError, ValidationError
 from partnerpay.partners.models import Partner
 from partnerpay.programs.models import Program
-from partnerpay.programs.terms import needs_acceptance
+from partnerpay.programs.terms import needing_acceptance
 from partnerpay.tracking.attribution_models import Attribution, Rule
 
 CHUNK = 500  # ids per IN (...) read: well under SQLite's and PostgreSQL's parameter limits
@@ -149,7 +149,9 @@ def plan_batch(session: Session, program: Program, rows: list[Row]) -> Plan:
     by_customer: dict[str, list[Row]] = defaultdict(list)
     for row in new:
         by_customer[row.data.customer_external_id].append(row)
-    waiting_terms = {p.id for p in plan.partners.values() if needs_acceptance(session, p.id) is not None}
+    waiting_terms = needing_acceptance(
+        session, program.id, [p.id for p in plan.partners.values() if p.program_id == program.id]
+    )
     for external_id, group in by_customer.items():
         if _set_based(program, plan, plan.customers.get(external_id), group, waiting_terms):
             plan.fast[external_id] = group

@@ -30,7 +30,8 @@ from partnerpay.events.import_csv import (
     parse,
     summary,
 )
-from partnerpay.inbox.ingest import CSV, Ingested, ingest_events
+from partnerpay.inbox.batch import BatchReport, ingest_batch
+from partnerpay.inbox.ingest import CSV
 from partnerpay.kit.csv_import import Progress, RowError
 from partnerpay.kit.errors import PartnerpayError, ValidationError
 from partnerpay.kit.ids import new_id
@@ -91,34 +92,38 @@ def import_events(
     ordered = sorted(parsed.rows, key=lambda r: r.event.occurred_at)  # stable: file order among equal times
     savepoint = session.begin_nested()
     try:
-        results = _record(session, actor=actor, rows=ordered, now=now, progress=progress)
+        results = _record(session, actor=actor, program_id=program.id, rows=ordered, now=now, progress=progress)
     except PartnerpayError as exc:
         savepoint.rollback()
         report.errors, report.error_count = [_located(exc, ordered)], 1
         raise ImportRejected(report) from None
-    new = [r for r, result in zip(ordered, results, strict=True) if result.created]
+    new = [r for r, created in zip(ordered, results.new, strict=True) if created]
     report.created = len(new)
     report.duplicates = len(ordered) - len(new) + parsed.repeated
     report.by_type, report.amounts = summary(new)
-    report.commissions = sum(len(result.commissions) for result in results if result.created)
+    report.commissions = results.lines
     if dry_run:
         savepoint.rollback()
         return report
     savepoint.commit()
     report.import_id = new_id("imp")
-    created_ids = [result.event.id for result in results if result.created]
+    created_ids = [event_id for event_id, created in zip(results.event_ids, results.new, strict=True) if created]
     _audit(session, actor=actor, report=report, data=data, event_ids=created_ids, now=now)
     return report
 
 
 def _record(
-    session: Session, *, actor: Actor, rows: list[EventRow], now: datetime, progress: Progress | None
-) -> list[Ingested]:
+    session: Session, *, actor: Actor, program_id: str, rows: list[EventRow], now: datetime, progress: Progress | None
+) -> BatchReport:
     def moved(done: int, total: int) -> None:
         if progress is not None:
             progress("recording events", done, total)
 
-    return ingest_events(session, actor=actor, rows=[r.event for r in rows], now=now, provider=CSV, progress=moved)
+    # Set-based where it can be (inbox/batch.py); the import writes its own audit row for the file.
+    return ingest_batch(
+        session, actor=actor, program_id=program_id, rows=[r.event for r in rows], now=now, provider=CSV,
+        progress=moved, audited=False,
+    )  # fmt: skip
 
 
 def _located(exc: PartnerpayError, rows: list[EventRow]) -> RowError:

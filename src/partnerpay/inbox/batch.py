@@ -73,6 +73,7 @@ class BatchReport:
     set_based: int = 0  # recorded by the bulk path
     one_by_one: int = 0  # recorded by record_event (history or judgement needed)
     event_ids: list[str] = field(default_factory=list)  # per row, in order: the event it is (new or earlier)
+    new: list[bool] = field(default_factory=list)  # per row: whether this row created its event
     amounts: dict[str, int] = field(default_factory=dict)  # currency → total of the new events' amounts
 
 
@@ -110,8 +111,10 @@ def ingest_batch(
     now: datetime,
     provider: str = "csv",
     progress: Progress | None = None,
+    audited: bool = True,
 ) -> BatchReport:
-    """Record `rows` (EventIn) for one program; see the module docstring."""
+    """Record `rows` (EventIn) for one program; see the module docstring. A caller that writes its own
+    audit row for the whole operation (the CSV import) passes audited=False."""
     program = get_program(session, actor, program_id)
     checked = checked_rows(program, rows)
     plan = plan_batch(session, program, checked)
@@ -142,13 +145,14 @@ def ingest_batch(
     for number, earlier in plan.repeats.items():
         ids[number] = ids[earlier]
     report.event_ids = [ids[row.number] for row in checked]
+    report.new = [row.number not in plan.existing and row.number not in plan.repeats for row in checked]
     report.duplicates = len(plan.existing) + len(plan.repeats)
     report.created = report.set_based + report.one_by_one
     report.lines = len(writes.line_ids)
     for row in [*(r for g in plan.fast.values() for r in g), *plan.slow]:
         if row.data.amount is not None and row.data.currency is not None:
             report.amounts[row.data.currency] = report.amounts.get(row.data.currency, 0) + row.data.amount
-    if report.created:
+    if report.created and audited:
         _audit(session, actor, program, checked, report, writes, source, now)
     return report
 

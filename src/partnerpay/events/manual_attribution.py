@@ -18,16 +18,15 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
-from partnerpay.commissions import service as commissions
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.events.customers import PAYING_TYPES, get_customer
-from partnerpay.events.models import Customer, Event, RefundAllocation
+from partnerpay.events.models import Customer, Event
 from partnerpay.kit.errors import ConcurrentWrite, Conflict, Forbidden, NotFound, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.partners.activity import record_activity
 from partnerpay.partners.models import Partner, PartnerStatus
 from partnerpay.programs.models import Program
-from partnerpay.tracking import attribution
+from partnerpay.tracking import adoption, attribution
 from partnerpay.tracking.attribution_models import Attribution, Rule
 
 REASON_MAX = 1000
@@ -216,22 +215,5 @@ def _earn(
     lines = attribution.earn(
         session, actor=actor, program=program, partner=partner, customer=customer, event=event, now=now
     )
-    before = 0
-    for refund, taken in session.execute(
-        select(Event, RefundAllocation.amount)
-        .join(RefundAllocation, RefundAllocation.refund_event_id == Event.id)
-        .where(RefundAllocation.original_event_id == event.id)
-        .order_by(RefundAllocation.id)
-    ).all():
-        lines += commissions.claw_back(
-            session,
-            actor=actor,
-            refund=refund,
-            original=event,
-            refunded=taken,
-            refunded_before=before,
-            chosen_newest_first=False,
-            now=now,
-        )
-        before += taken
-    return lines
+    # Refunds recorded while the payment had no partner take back their share, as on adoption.
+    return lines + (adoption.claw_back_recorded(session, actor=actor, original=event, now=now) if lines else [])

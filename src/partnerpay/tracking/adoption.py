@@ -59,11 +59,11 @@ def adopt_orphans(
         earned = attribution.earn(
             session, actor=actor, program=program, partner=partner, customer=customer, event=event, now=now
         )
-        lines += earned + (_claw_back_recorded(session, actor=actor, original=event, now=now) if earned else [])
+        lines += earned + (claw_back_recorded(session, actor=actor, original=event, now=now) if earned else [])
     return lines
 
 
-def _claw_back_recorded(session: Session, *, actor: Actor, original: Event, now: datetime) -> list[CommissionLine]:
+def claw_back_recorded(session: Session, *, actor: Actor, original: Event, now: datetime) -> list[CommissionLine]:
     """Refunds recorded while the payment had no partner take back their share of its new commission."""
     rows = session.execute(
         select(RefundAllocation.amount, Event)

@@ -32,6 +32,7 @@ from partnerpay.demo.data import (
     TERMS_BODY,
     TERMS_TITLE,
 )
+from partnerpay.demo.integrations import extras as integration_extras
 from partnerpay.demo.onboarding import Cast, Extra, accept_in_portal, extras, welcome
 from partnerpay.demo.story import Action, Kind, Story, tell
 from partnerpay.demo.tracking import extras as tracking_extras
@@ -79,7 +80,8 @@ def build_demo(factory: sessionmaker[Session], *, clock: Clock, password: str, s
         return existing
     story = tell(clock.now(), seed)
     cast = _setup(factory, story, password)
-    pending = sorted(extras(story.now, seed) + tracking_extras(story.now, seed), key=lambda e: e.at)
+    later = tracking_extras(story.now, seed) + integration_extras(story.now)
+    pending = sorted(extras(story.now, seed) + later, key=lambda e: e.at)
     for step in story.steps:
         while pending and pending[0].at <= step.actions[0].at:
             _extra(factory, cast, pending.pop(0))

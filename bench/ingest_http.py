@@ -9,7 +9,8 @@ ours:  `partnerpay serve --no-access-log` (1 worker) with the in-process worker 
 limit: a bare Starlette app under the same uvicorn, one route at the same path: the body read, the same
        HMAC check, id and type from the JSON, then in the thread pool the same three rows written with the
        raw driver (sqlite3 with partnerpay's pragmas, or psycopg), one transaction per request after a
-       duplicate check, 200. It writes to the same tables of the same database (a second program).
+       duplicate check, 200 (on SQLite the writers queue on a lock in the process, as SQLite has one writer
+       at a time anyway). It writes to the same tables of the same database (a second program).
 also:  replays (every event of a measured run delivered again, signed anew as Stripe does: ours answers
        200 {"duplicate": true} and writes nothing) on both sides, and http_only: the bare app answering 200
        to the same requests without the database, the ceiling of the HTTP stack and the load generator.

@@ -22,6 +22,7 @@ from partnerpay.partners.models import (
     TaxProfile,
 )
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutRun
+from partnerpay.plans.models import Plan, PlanAssignment, PlanVersion
 from partnerpay.programs.models import Program, ProgramTerms, TermsAcceptance
 from partnerpay.tracking import attribution_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.tracking.models import Click, Coupon, ReferralLink
@@ -54,6 +55,9 @@ __all__ = [
     "PayoutBatch",
     "PayoutMethod",
     "PayoutRun",
+    "Plan",
+    "PlanAssignment",
+    "PlanVersion",
     "Program",
     "ProgramTerms",
     "Prospect",

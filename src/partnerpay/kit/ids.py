@@ -52,6 +52,8 @@ PREFIXES = frozenset(
         "dact",  # lead/deal timeline line
         "inb",  # inbox item (a raw incoming fact)
         "itg",  # a program's provider integration
+        "plv",  # commission plan version
+        "pla",  # commission plan assignment
     }
 )
 

@@ -1,0 +1,1 @@
+"""Commission plans: versioned, effective-dated rules and which plan applies to which partner (issue 6)."""

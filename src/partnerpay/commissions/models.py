@@ -31,7 +31,7 @@ class CommissionLine(Base):
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), default=None)
     event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"), index=True, default=None)
-    kind: Mapped[str] = mapped_column(String(16))  # commission | clawback
+    kind: Mapped[str] = mapped_column(String(16))  # commission | clawback | adjustment
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     base_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
@@ -45,4 +45,7 @@ class CommissionLine(Base):
     approved_by: Mapped[str | None] = mapped_column(String(40), default=None)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     rejected_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # Manual adjustments only: the staff user who asked (may not approve it) and why.
+    created_by: Mapped[str | None] = mapped_column(String(40), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

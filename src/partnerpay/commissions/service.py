@@ -322,6 +322,14 @@ def approve_lines(session: Session, *, actor: Actor, ids: Sequence[str], now: da
     if not actor.can("approve"):
         raise Forbidden("approving commissions needs the finance or owner role (scope 'approve')")
     lines = _load_for_decision(session, actor, ids)
+    # Maker-checker: a manual adjustment is money a person decided on, so a second person approves it.
+    own = [line for line in lines if line.kind == "adjustment" and line.created_by == actor.id]
+    if own:
+        raise Forbidden(
+            "you created these adjustments; someone else must approve them: " + ", ".join(line.id for line in own),
+            field="ids",
+            ids=[line.id for line in own],
+        )
     wrong = [line for line in lines if line.status != LineStatus.PENDING.value]
     if wrong:
         raise InvalidTransition(

@@ -6,6 +6,7 @@ from partnerpay.commissions.models import CommissionLine
 from partnerpay.db.base import Base
 from partnerpay.deals.models import Deal, DealActivity, Lead, UpdateRequest
 from partnerpay.events.models import Customer, Event
+from partnerpay.fx import models as fx_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.inbox import models as inbox_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.jobs.models import OutboxJob
 from partnerpay.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction

@@ -52,6 +52,7 @@ PREFIXES = frozenset(
         "dact",  # lead/deal timeline line
         "inb",  # inbox item (a raw incoming fact)
         "itg",  # a program's provider integration
+        "fxr",  # recorded currency rate
         "plv",  # commission plan version
         "pla",  # commission plan assignment
     }

@@ -19,6 +19,7 @@ from partnerpay.web.api.v1 import (
     partner_admin,
     payout_details,
     payouts,
+    plans,
     programs,
     stats,
     webhooks,
@@ -42,3 +43,4 @@ api.include_router(webhooks_hubspot.router)
 api.include_router(hubspot.router)  # POST /deals/{id}/push-to-hubspot
 api.include_router(integrations.router)
 api.include_router(customers.router)
+api.include_router(plans.router)  # commission plans (issue 6)

@@ -10,6 +10,7 @@ from partnerpay.web.api.v1 import (
     events,
     events_import,
     fraud,
+    fx,
     hubspot,
     imports,
     integrations,
@@ -43,4 +44,5 @@ api.include_router(webhooks_hubspot.router)
 api.include_router(hubspot.router)  # POST /deals/{id}/push-to-hubspot
 api.include_router(integrations.router)
 api.include_router(customers.router)
+api.include_router(fx.router)  # /programs/{id}/fx-rates
 api.include_router(plans.router)  # commission plans (issue 6)

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from partnerpay.web.api.v1 import (
+    adjustments,
     commissions,
     coupons,
     customers,
@@ -31,6 +32,7 @@ from partnerpay.web.api.v1 import (
 api = APIRouter(prefix="/api/v1")
 # partner_admin and imports come before programs so /partners/import and /partners/export win over /partners/{id}.
 api.include_router(events_import.router)  # before events: /events/import is not an event's route
+api.include_router(adjustments.router)  # before commissions: /commissions/adjustments is not a line's route
 for module in (partner_admin, imports, programs, onboarding, payout_details, events, commissions, payouts, ledger):
     api.include_router(module.router)
 api.include_router(stats.router)

@@ -11,11 +11,15 @@ from fastapi import APIRouter, Form, Request, Response
 from sqlalchemy.orm import Session
 
 from partnerpay.auth.actor import Actor
+from partnerpay.commissions.adjustments import add_adjustment
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import PartnerpayError, ValidationError
+from partnerpay.kit.money import Money, format_money
 from partnerpay.partners import admin, groups, prospects
 from partnerpay.partners import queries as partner_queries
 from partnerpay.partners.models import Partner
+from partnerpay.partners.service import get_partner
+from partnerpay.programs.models import Program
 from partnerpay.tracking.fraud_queries import flag_rows
 from partnerpay.web.console import queries
 from partnerpay.web.console.access import Staff
@@ -166,6 +170,41 @@ def set_group(
         return f"Moved to group {groups.get_group(s, me, group_id).name}." if group_id else "Removed from its group."
 
     return _after(request, me, partner_id, write(request, work), "owner", {})
+
+
+@router.post("/partners/{partner_id}/adjustments")
+def adjust(
+    request: Request,
+    partner_id: str,
+    me: Actor = Staff,
+    amount: Text = "",
+    adjust_reason: Text = "",  # not "reason": the status form on the same page has that field
+    csrf_token: Csrf = None,
+) -> Response:
+    """A manual adjustment in the program's currency; the amount is a decimal string ("-25.00"), never a float."""
+    check_form_csrf(request, csrf_token)
+
+    def work(s: Session) -> str:
+        program = s.get(Program, get_partner(s, me, partner_id).program_id)
+        assert program is not None
+        value = Money.parse(amount, program.currency).amount
+        line = add_adjustment(
+            s,
+            actor=me,
+            partner_id=partner_id,
+            amount=value,
+            currency=program.currency,
+            reason=adjust_reason,
+            now=now(request),
+        )
+        return (
+            f"Adjustment {line.id} of {format_money(line.amount, line.currency)} is waiting for approval;"
+            " someone other than you must approve it."
+        )
+
+    return _after(
+        request, me, partner_id, write(request, work), "adjust", {"amount": amount, "adjust_reason": adjust_reason}
+    )
 
 
 # --- recruitment: the prospect board ------------------------------------------------------------

@@ -17,6 +17,7 @@ from partnerpay.web.console import (
     partner_pages,
     partners,
     payouts,
+    plans,
     tracking,
 )
 
@@ -29,3 +30,4 @@ router.include_router(fraud.router)
 router.include_router(inbox.router)
 router.include_router(customers.router)
 router.include_router(data_quality.router)
+router.include_router(plans.router)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit.models import AuditEntry
 from partnerpay.plans.models import PlanVersion
+from partnerpay.programs.models import Program
 from tests.api.conftest import Api
 from tests.api.test_deals_api import portal
 
@@ -100,8 +101,6 @@ class TestCreatePlan:
     def test_a_custom_event_type_of_the_program_is_accepted(
         self, api: Api, program: dict[str, Any], session_factory: sessionmaker[Session]
     ) -> None:
-        from partnerpay.programs.models import Program
-
         with session_factory() as s:
             row = s.get(Program, program["id"])
             assert row is not None

@@ -15,13 +15,15 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
+from partnerpay.events.schemas import EventIn
+from partnerpay.events.service import record_event
 from partnerpay.kit.errors import Conflict, NotFound, ValidationError
 from partnerpay.partners.groups import create_group
 from partnerpay.partners.models import Partner
 from partnerpay.partners.service import create_partner
 from partnerpay.plans.assignments import assign_plan
 from partnerpay.plans.models import Plan, PlanVersion
-from partnerpay.plans.overlap import overlaps
+from partnerpay.plans.overlap import overlaps, winners
 from partnerpay.plans.resolve import load_book, plan_for
 from partnerpay.plans.rules import parse_rules
 from partnerpay.plans.service import create_plan, new_version, publish, update_draft
@@ -134,6 +136,20 @@ class TestOverlaps:
             "give one a higher priority or narrow its conditions"
         )
 
+    def test_of_the_rules_matching_an_event_the_highest_priority_pays_and_bonuses_add(self) -> None:
+        low, high, bonus, also_high = parse_rules(
+            [
+                rule(),
+                rule(percent_bp=3000, priority=5, conditions={"products": ["pro"]}),
+                {"trigger": "invoice_paid", "bonus": {"first_customers": 5, "amount": 50000}},
+                rule(flat=100, percent_bp=None, priority=5, conditions={"products": ["team"]}),
+            ]
+        )
+        assert winners([low, high, bonus]) == [high, bonus]
+        assert winners([low, bonus]) == [low, bonus]
+        assert winners([low, also_high]) == [also_high]
+        assert winners([]) == []
+
 
 class TestPublishing:
     def test_every_write_is_audited_and_publishing_overlaps_writes_nothing(
@@ -171,6 +187,29 @@ class TestPublishing:
         with pytest.raises(ValidationError) as caught:
             publish(session, actor=SYSTEM, plan_id=plan_id, effective_from=T0, now=T0 + 6 * DAY)
         assert caught.value.field == "effective_from"
+
+    def test_a_product_no_event_has_carried_is_refused_unless_allowed(
+        self, session: Session, world: dict[str, Any]
+    ) -> None:
+        plan, _ = create_plan(
+            session,
+            actor=SYSTEM,
+            program_id=world["program"],
+            name="Pro",
+            rules=[rule(conditions={"products": ["pro", "prro"]})],
+            now=T0,
+        )
+        # Without any product on the program's events there is nothing to compare with: taken as written.
+        assert publish(session, actor=SYSTEM, plan_id=plan.id, now=T0).status == "published"
+        data = {"program_id": world["program"], "type": "invoice_paid", "external_id": "inv_1", "occurred_at": T0,
+                "customer_external_id": "c1", "amount": 1000, "currency": "EUR", "product": "pro"}  # fmt: skip
+        record_event(session, actor=SYSTEM, data=EventIn(**data), now=T0)
+        new_version(session, actor=SYSTEM, plan_id=plan.id, now=T0 + DAY)
+        with pytest.raises(ValidationError) as caught:
+            publish(session, actor=SYSTEM, plan_id=plan.id, now=T0 + DAY)
+        assert caught.value.field == "rules.0.conditions.products.1" and "'prro'" in caught.value.message
+        done = publish(session, actor=SYSTEM, plan_id=plan.id, now=T0 + DAY, allow_new_products=True)
+        assert done.version == 2
 
     def test_a_group_condition_must_name_a_group_of_the_program(self, session: Session, world: dict[str, Any]) -> None:
         with pytest.raises(ValidationError) as caught:

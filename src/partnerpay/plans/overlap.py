@@ -88,3 +88,11 @@ def refuse_overlaps(rules: Sequence[Rule]) -> None:
     first = found[0]
     more = f" ({len(found) - 1} more overlapping pair(s))" if len(found) > 1 else ""
     raise ValidationError(first.message() + more, field="rules", rules=[first.first, first.second], overlaps=len(found))
+
+
+def winners(matching: Sequence[Rule]) -> list[Rule]:
+    """Of the rules that match one event, those that pay: the highest-priority per-event rules, plus every
+    bonus-only rule (additive by design). Publishing refused any other overlap, so this is the whole policy."""
+    per_event = [r for r in matching if r.pays_per_event]
+    top = max((r.priority for r in per_event), default=None)
+    return [r for r in matching if not r.pays_per_event or r.priority == top]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
+from partnerpay.events.models import Event
 from partnerpay.kit.clock import ensure_utc
 from partnerpay.kit.errors import Conflict, Forbidden, NotFound, ValidationError
 from partnerpay.kit.ids import new_id
@@ -199,8 +200,43 @@ def update_draft(
     return draft
 
 
+def check_products(session: Session, program: Program, rules: Sequence[Rule]) -> None:
+    """Refuse a product condition naming a product the program's events never carried (a typo pays nobody).
+
+    There is no product catalogue: the products seen on events are the known ones. A program whose events
+    carry no product at all has nothing to compare against, so its rules are taken as written.
+    """
+    wanted = {p for r in rules for p in r.conditions.products}
+    if not wanted:
+        return
+    seen_any = session.scalar(
+        select(Event.id).where(Event.program_id == program.id, Event.product.is_not(None)).limit(1)
+    )
+    if seen_any is None:
+        return
+    known = set()
+    for product in wanted:
+        hit = session.scalar(select(Event.id).where(Event.program_id == program.id, Event.product == product).limit(1))
+        if hit is not None:
+            known.add(product)
+    for i, rule in enumerate(rules):
+        for j, product in enumerate(rule.conditions.products):
+            if product not in known:
+                raise ValidationError(
+                    f"rule {i + 1}: no event of this program has product {product!r}; check the spelling, or "
+                    "publish with allow_new_products if it is a product that has not sold yet",
+                    field=f"rules.{i}.conditions.products.{j}",
+                )
+
+
 def publish(
-    session: Session, *, actor: Actor, plan_id: str, now: datetime, effective_from: datetime | None = None
+    session: Session,
+    *,
+    actor: Actor,
+    plan_id: str,
+    now: datetime,
+    effective_from: datetime | None = None,
+    allow_new_products: bool = False,
 ) -> PlanVersion:
     """The draft becomes the published version from effective_from (default: the draft's date, else now).
 
@@ -215,6 +251,8 @@ def publish(
     if not rules:
         raise ValidationError("a plan needs at least one rule before it is published", field="rules")
     refuse_overlaps(rules)
+    if not allow_new_products:
+        check_products(session, program, rules)
     start = ensure_utc(effective_from or draft.effective_from or now)
     current = _published(session, plan.id)
     if current is not None and current.effective_from is not None and start < current.effective_from:

@@ -58,6 +58,9 @@ class DraftIn(In):
 
 class PublishIn(In):
     effective_from: AwareDatetime | None = Field(default=None, description="default: the draft's date, else now")
+    allow_new_products: StrictBool = Field(
+        default=False, description="accept product conditions naming products no event of the program has carried yet"
+    )
 
 
 class VersionIn(In):
@@ -206,7 +209,14 @@ def publish(request: Request, plan_id: str, body: PublishIn | None = None, actor
     body = body or PublishIn()
 
     def work(s: Session) -> tuple[int, Any]:
-        service.publish(s, actor=actor, plan_id=plan_id, effective_from=body.effective_from, now=now(request))
+        service.publish(
+            s,
+            actor=actor,
+            plan_id=plan_id,
+            effective_from=body.effective_from,
+            allow_new_products=body.allow_new_products,
+            now=now(request),
+        )
         return 200, _view(s, actor, plan_id)
 
     return idempotency.run(request, actor, body.model_dump(mode="json"), work)

@@ -25,6 +25,7 @@ from partnerpay.cli_inbox import inbox
 from partnerpay.cli_stripe import stripe
 from partnerpay.cli_tracking import fraud
 from partnerpay.db.engine import unit_of_work
+from partnerpay.fx.cli import fx
 from partnerpay.kit.clock import FixedClock, SystemClock
 from partnerpay.logs import configure as configure_logs
 
@@ -44,6 +45,7 @@ app.add_typer(deals, name="deals")
 app.add_typer(inbox, name="inbox")
 app.add_typer(events, name="events")
 app.add_typer(stripe, name="stripe")
+app.add_typer(fx, name="fx")
 
 
 def _migrate(url: str) -> tuple[str | None, str | None]:

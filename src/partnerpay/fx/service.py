@@ -72,7 +72,8 @@ def _day(value: object, field: str) -> date:
     raise ValidationError(f'{field} must be a day such as "2026-03-01", got {value!r}', field=field)
 
 
-def _read_row(i: int, row: object) -> _RateIn:
+def read_rate_row(i: int, row: object) -> _RateIn:
+    """One requested rate, checked; errors name `rates.{i}.{field}`."""
     at = f"rates.{i}"
     if not isinstance(row, dict):
         raise ValidationError(f"{at} must be an object with base, quote, rate, rate_date and source", field=at)
@@ -116,7 +117,7 @@ def add_rates(
         raise ValidationError("rates must be a non-empty list", field="rates")
     if len(rates) > _MAX_ROWS:
         raise ValidationError(f"at most {_MAX_ROWS} rates per request, got {len(rates)}", field="rates")
-    wanted = [_read_row(i, row) for i, row in enumerate(rates)]
+    wanted = [read_rate_row(i, row) for i, row in enumerate(rates)]
     seen: dict[tuple[str, str, date], int] = {}
     for i, r in enumerate(wanted):
         key = (r.base, r.quote, r.rate_date)

@@ -142,3 +142,10 @@ class TestListAndConvert:
     def test_a_fractional_amount_is_refused(self, api: Api, program: str, rates: None) -> None:
         response = api.get(f"/programs/{program}/fx-rates/convert", amount="1.5", **{"from": "JPY"})
         assert (response.status_code, response.json()["error"]["field"]) == (422, "amount")
+
+
+def test_the_openapi_document_describes_the_rate_routes(api: Api) -> None:
+    spec = api.client.get("/api/v1/openapi.json").json()
+    paths = spec["paths"]
+    assert {"/api/v1/programs/{program_id}/fx-rates", "/api/v1/programs/{program_id}/fx-rates/convert"} <= set(paths)
+    assert set(paths["/api/v1/programs/{program_id}/fx-rates"]) == {"get", "post"}

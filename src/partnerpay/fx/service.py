@@ -43,7 +43,9 @@ class RateOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class _RateIn:
+class RateIn:
+    """One rate as asked for, checked (rate as units / 10**scale)."""
+
     base: str
     quote: str
     units: int
@@ -72,7 +74,7 @@ def _day(value: object, field: str) -> date:
     raise ValidationError(f'{field} must be a day such as "2026-03-01", got {value!r}', field=field)
 
 
-def read_rate_row(i: int, row: object) -> _RateIn:
+def read_rate_row(i: int, row: object) -> RateIn:
     """One requested rate, checked; errors name `rates.{i}.{field}`."""
     at = f"rates.{i}"
     if not isinstance(row, dict):
@@ -93,7 +95,7 @@ def read_rate_row(i: int, row: object) -> _RateIn:
     if not isinstance(source, str) or not source.strip() or len(source.strip()) > 200:
         raise ValidationError(f"{at}.source must be a text of 1 to 200 characters, such as \"ECB reference rate\"",
                               field=f"{at}.source")  # fmt: skip
-    return _RateIn(base, quote, units, scale, _day(row["rate_date"], f"{at}.rate_date"), source.strip())
+    return RateIn(base, quote, units, scale, _day(row["rate_date"], f"{at}.rate_date"), source.strip())
 
 
 def _snapshot(rec: FxRateRecord) -> dict[str, Any]:

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     click_cookie_domain: str = Field(default="", pattern=r"^[A-Za-z0-9.-]*$")
     # After a key change, the old keys (JSON list) still open secrets sealed with them.
     retired_secret_keys: list[SecretStr] = Field(default_factory=list)
+    # How long a process keeps a program's decrypted webhook secrets (0: read them on every delivery).
+    webhook_secret_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     def require_secret(self) -> str:
         key = self.secret_key.get_secret_value()

@@ -58,9 +58,18 @@ def get_integration(session: Session, program_id: str, provider: str) -> Program
     )
 
 
+def webhook_secrets(integration: ProgramIntegration, box: SecretBox) -> list[WebhookSecret]:
+    """Every stored webhook secret with its expiry (decrypted): web/api/v1/webhooks.py caches these."""
+    return _secrets(box.decrypt(integration.sealed))
+
+
+def usable(secrets: list[WebhookSecret], now: datetime) -> list[str]:
+    return [s.secret for s in secrets if s.expires_at is None or s.expires_at > now]
+
+
 def active_webhook_secrets(integration: ProgramIntegration, box: SecretBox, now: datetime) -> list[str]:
     """The secrets a delivery may be signed with now: the current ones and old ones still in their grace."""
-    return [s.secret for s in _secrets(box.decrypt(integration.sealed)) if s.expires_at is None or s.expires_at > now]
+    return usable(webhook_secrets(integration, box), now)
 
 
 def _check_text(body: dict[str, Any], name: str, max_length: int = 500) -> str | None:

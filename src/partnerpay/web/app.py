@@ -16,6 +16,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import Receive, Scope, Send
 
 from partnerpay.db.engine import make_engine, make_session_factory
+from partnerpay.inbox.delivery_writer import DeliveryWriter
+from partnerpay.integrations.secret_cache import SecretCache
 from partnerpay.jobs.handlers import build_registry
 from partnerpay.jobs.worker import Worker
 from partnerpay.kit.clock import Clock, SystemClock
@@ -45,12 +47,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
                 poll_seconds=settings.worker_poll_seconds
             )
         app.state.click_writer.start()
+        app.state.delivery_writer.start()
         threading.Thread(
             target=fill_cache, args=(app.state.link_cache, app.state.link_resolver), name="link-cache-fill", daemon=True
         ).start()
         yield
         # uvicorn runs this after the last response went out (SIGTERM included): the final click flush.
         app.state.click_writer.close()
+        app.state.delivery_writer.close()
         if worker is not None:
             worker.stop(timeout=10)
 
@@ -69,6 +73,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.read_factory = make_session_factory(engine, readonly=True)
     app.state.clock = clock or SystemClock()
     app.state.secret_box = settings.secret_box()
+    # Webhooks: decrypted secrets for a few seconds, and the group commit of verified deliveries.
+    app.state.webhook_secrets = SecretCache(settings.webhook_secret_cache_seconds)
+    app.state.delivery_writer = DeliveryWriter(app.state.session_factory, app.state.read_factory)
     # 10 tries per account or address in 15 minutes: plenty for people, useless for guessing.
     app.state.login_limiter = SlidingWindowLimiter(limit=10, window=timedelta(minutes=15), clock=app.state.clock)
     app.state.templates = configure(Jinja2Templates(directory=str(HERE / "templates")))

@@ -70,7 +70,9 @@ def put_program_integration(
         return 200, jsonable_encoder(masked(row, box, now(request)))
 
     # Only a keyed fingerprint of the body is kept for Idempotency-Key, never the secrets.
-    return idempotency.run(request, actor, {"fingerprint": box.fingerprint(body)}, work)
+    answer = idempotency.run(request, actor, {"fingerprint": box.fingerprint(body)}, work)
+    request.app.state.webhook_secrets.forget(program_id, provider)  # this process uses the new secrets at once
+    return answer
 
 
 @router.get("/programs/{program_id}/integrations/{provider}")

@@ -12,6 +12,7 @@ A provider plugs in with a WebhookSpec: how its signature is checked and how a s
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -24,13 +25,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from partnerpay.db.engine import unit_of_work
+from partnerpay.inbox.delivery_writer import Delivery, DeliveryWriter, store_one
 from partnerpay.inbox.models import InboxStatus
-from partnerpay.inbox.service import find, receive, source_of
 from partnerpay.integrations import stripe_webhooks as stripe
-from partnerpay.integrations.settings_store import active_webhook_secrets, count_bad_signature, get_integration
+from partnerpay.integrations.secret_cache import Known, SecretCache
+from partnerpay.integrations.settings_store import count_bad_signature, usable
 from partnerpay.integrations.signing import SignatureRefused
-from partnerpay.kit.errors import ConcurrentWrite, NotFound, PartnerpayError
-from partnerpay.programs.models import Program
+from partnerpay.kit.errors import PartnerpayError
 from partnerpay.web.security import factory, read_factory
 
 router = APIRouter()
@@ -84,59 +85,77 @@ def public_url(request: Request, base_url: Any) -> str:
     return base_url.strip().rstrip("/") + request.url.path + query
 
 
-def check_delivery(request: Request, program_id: str, body: bytes, spec: WebhookSpec) -> datetime:
-    """Refuse (400, counted on the integration) a delivery that is not provably signed; returns now."""
-    sessions, readers = factory(request), read_factory(request)
-    box = request.app.state.secret_box
-    now: datetime = request.app.state.clock.now()
-    # Checking the signature only reads: on SQLite a writer session would take the write lock for it.
-    with readers() as session:
-        integration = get_integration(session, program_id, spec.provider)
-        # An integration row implies its program (foreign key): the program is only looked up without one.
-        if integration is None and session.get(Program, program_id) is None:
-            raise NotFound(f"program {program_id} not found", field="program_id")
-        secrets = active_webhook_secrets(integration, box, now) if integration is not None else []
-        url = public_url(request, integration.config.get("base_url") if integration is not None else None)
+def _known(request: Request, program_id: str, provider: str) -> Known:
+    """The program's webhook secrets for this provider, from the cache or (one read) the database."""
+    cache: SecretCache = request.app.state.webhook_secrets
+    known = cache.get(program_id, provider)
+    if known is None:
+        # Only reads: on SQLite a writer session would take the write lock for it.
+        with read_factory(request)() as session:
+            known = cache.load(session, request.app.state.secret_box, program_id, provider)
+    return known
+
+
+def _verify(request: Request, program_id: str, body: bytes, spec: WebhookSpec, known: Known, now: datetime) -> None:
+    """Refuse (400, counted on the integration) a delivery that is not provably signed."""
+    url = public_url(request, known.config.get("base_url"))
     try:
-        spec.verify(request.headers, body, secrets, now, url)
+        spec.verify(request.headers, body, usable(known.secrets, now), now, url)
     except spec.signature_error:
-        with unit_of_work(sessions) as session:
+        with unit_of_work(factory(request)) as session:
             count_bad_signature(session, program_id=program_id, provider=spec.provider, now=now)
         raise
+
+
+def check_delivery(request: Request, program_id: str, body: bytes, spec: WebhookSpec) -> datetime:
+    """Refuse (400, counted) a delivery that is not provably signed; returns now. Blocking: run in a thread."""
+    now: datetime = request.app.state.clock.now()
+    _verify(request, program_id, body, spec, _known(request, program_id, spec.provider), now)
     return now
 
 
-def receive_delivery(request: Request, program_id: str, body: bytes, spec: WebhookSpec) -> JSONResponse:
-    """Verify, then store once. Runs in a worker thread (database work)."""
-    sessions, readers = factory(request), read_factory(request)
-    now = check_delivery(request, program_id, body, spec)
-    headers = {k: request.headers[k][:500] for k in spec.kept_headers if k in request.headers}
-    text = body.decode("utf-8", errors="replace")
+def _delivery(request: Request, program_id: str, body: bytes, spec: WebhookSpec, now: datetime) -> Delivery:
     external_id, kind, status, error, note = spec.classify(request.headers, body)
+    return Delivery(
+        program_id=program_id,
+        provider=spec.provider,
+        external_id=external_id,
+        kind=kind,
+        body=body.decode("utf-8", errors="replace"),
+        headers={k: request.headers[k][:500] for k in spec.kept_headers if k in request.headers},
+        now=now,
+        status=status,
+        error=error,
+        note=note,
+    )
+
+
+def receive_delivery(request: Request, program_id: str, body: bytes, spec: WebhookSpec) -> JSONResponse:
+    """Verify, then store once in its own transaction. Blocking: run in a thread."""
+    now = check_delivery(request, program_id, body, spec)
+    stored = store_one(factory(request), read_factory(request), _delivery(request, program_id, body, spec, now))
+    return JSONResponse(stored.answer(), status_code=200)
+
+
+async def deliver(request: Request, program_id: str, spec: WebhookSpec) -> JSONResponse:
+    """Read, verify and store a delivery. With the secrets cached and the delivery writer running (a served
+    app), nothing blocks the event loop: the request waits for the group commit of its delivery."""
+    body = await read_body(request)
+    writer: DeliveryWriter | None = getattr(request.app.state, "delivery_writer", None)
+    cache: SecretCache = request.app.state.webhook_secrets
+    known = cache.get(program_id, spec.provider)
+    if writer is None or not writer.running or known is None:
+        return await run_in_threadpool(receive_delivery, request, program_id, body, spec)
+    now: datetime = request.app.state.clock.now()
     try:
-        with unit_of_work(sessions) as session:
-            item, created = receive(
-                session,
-                program_id=program_id,
-                provider=spec.provider,
-                external_id=external_id,
-                kind=kind,
-                body=text,
-                headers=headers,
-                now=now,
-                status=status,
-                error=error,
-                note=note,
-            )
-            answer = {"received": True, "id": item.id, "status": item.status, "duplicate": not created}
-    except ConcurrentWrite:
-        # Another delivery of the same event won the race: it is stored once, and this is a replay.
-        with readers() as session:
-            winner = find(session, source_of(spec.provider, program_id), external_id)
-            if winner is None:
-                raise
-            answer = {"received": True, "id": winner.id, "status": winner.status, "duplicate": True}
-    return JSONResponse(answer, status_code=200)
+        spec.verify(
+            request.headers, body, usable(known.secrets, now), now, public_url(request, known.config.get("base_url"))
+        )
+    except spec.signature_error:
+        await run_in_threadpool(_verify, request, program_id, body, spec, known, now)
+        raise
+    stored = await asyncio.wrap_future(writer.submit(_delivery(request, program_id, body, spec, now)))
+    return JSONResponse(stored.answer(), status_code=200)
 
 
 def _stripe_verify(headers: Mapping[str, str], body: bytes, secrets: list[str], now: datetime, url: str) -> None:
@@ -171,5 +190,4 @@ STRIPE = WebhookSpec(
 )
 async def stripe_webhook(request: Request, program_id: str) -> JSONResponse:
     """A Stripe event for one program: signature verified, stored once, processed by a background job."""
-    body = await read_body(request)
-    return await run_in_threadpool(receive_delivery, request, program_id, body, STRIPE)
+    return await deliver(request, program_id, STRIPE)

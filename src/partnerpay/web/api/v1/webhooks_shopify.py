@@ -16,12 +16,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from partnerpay.inbox.models import InboxStatus
 from partnerpay.integrations import shopify
 from partnerpay.integrations.signing import SignatureRefused
-from partnerpay.web.api.v1.webhooks import Classified, WebhookSpec, malformed, read_body, receive_delivery
+from partnerpay.web.api.v1.webhooks import Classified, WebhookSpec, deliver, malformed
 
 router = APIRouter()
 # Kept on the item: the topic and shop domain are read when processing; triggered-at tells a stale retry
@@ -71,5 +70,4 @@ SHOPIFY = WebhookSpec(
 )
 async def shopify_webhook(request: Request, program_id: str) -> JSONResponse:
     """A Shopify delivery for one program: HMAC verified, stored once, processed by a background job."""
-    body = await read_body(request)
-    return await run_in_threadpool(receive_delivery, request, program_id, body, SHOPIFY)
+    return await deliver(request, program_id, SHOPIFY)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from itertools import product as product_
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,9 +24,9 @@ from partnerpay.partners.models import Partner
 from partnerpay.partners.service import create_partner
 from partnerpay.plans.assignments import assign_plan
 from partnerpay.plans.models import Plan, PlanVersion
-from partnerpay.plans.overlap import overlaps, winners
+from partnerpay.plans.overlap import overlaps, shared_scope, winners
 from partnerpay.plans.resolve import load_book, plan_for
-from partnerpay.plans.rules import parse_rules
+from partnerpay.plans.rules import Conditions, parse_rules
 from partnerpay.plans.service import create_plan, new_version, publish, update_draft
 from partnerpay.programs.service import create_program
 
@@ -149,6 +150,49 @@ class TestOverlaps:
         assert winners([low, bonus]) == [low, bonus]
         assert winners([low, also_high]) == [also_high]
         assert winners([]) == []
+
+
+def _meets(c: Conditions, event: tuple[str, str, str, str, dict[str, str]]) -> bool:
+    """A reference matcher over one concrete event (product, sku, country, group, metadata)."""
+    product, sku, country, group, metadata = event
+    return (
+        (not c.products or product in c.products)
+        and (not c.skus or sku in c.skus)
+        and (not c.customer_countries or country in c.customer_countries)
+        and (not c.partner_group_ids or group in c.partner_group_ids)
+        and all(metadata.get(k) == v for k, v in c.metadata_equals.items())
+    )
+
+
+def _subset(values: list[str]) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(values), unique=True, max_size=len(values))
+
+
+CONDITIONS = st.builds(
+    Conditions,
+    products=_subset(["pro", "team", "solo"]),
+    skus=_subset(["annual", "monthly"]),
+    customer_countries=_subset(["DE", "FR"]),
+    partner_group_ids=_subset(["grp_a", "grp_b"]),
+    metadata_equals=st.dictionaries(st.sampled_from(["k1", "k2"]), st.sampled_from(["a", "b"]), max_size=2),
+    first_payment_only=st.booleans(),
+)
+METADATA = [{}, *({k: v} for k in ("k1", "k2") for v in ("a", "b"))]
+METADATA += [{"k1": a, "k2": b} for a in ("a", "b") for b in ("a", "b")]
+EVENTS = list(
+    product_(["pro", "team", "solo", "other"], ["annual", "monthly", "x"], ["DE", "FR", "US"], ["grp_a", "grp_b", "-"])
+)
+
+
+class TestOverlapProperty:
+    @settings(max_examples=300, deadline=None)
+    @given(CONDITIONS, CONDITIONS)
+    def test_two_conditions_share_a_scope_exactly_when_some_event_meets_both(
+        self, a: Conditions, b: Conditions
+    ) -> None:
+        some_event = any(_meets(a, (*e, m)) and _meets(b, (*e, m)) for e in EVENTS for m in METADATA)
+        assert (shared_scope(a, b) is not None) == some_event
+        assert (shared_scope(b, a) is None) == (shared_scope(a, b) is None)
 
 
 class TestPublishing:

@@ -76,7 +76,7 @@ class PlanBook:
     def rules(self, version: PlanVersion) -> list[Rule]:
         """The version's rules as Rule objects, parsed once per book (a published version never changes)."""
         if version.id not in self._rules:
-            self._rules[version.id] = parse_rules(version.rules, custom_types=_all_triggers(version))
+            self._rules[version.id] = rules_of(version)
         return self._rules[version.id]
 
     def choose(self, partner_id: str, group_id: str | None, at: datetime) -> PlanChoice | None:
@@ -100,9 +100,11 @@ class PlanBook:
         return None
 
 
-def _all_triggers(version: PlanVersion) -> list[str]:
-    # Stored rules were validated against the program when saved; custom types removed later stay readable.
-    return [str(r.get("trigger")) for r in version.rules]
+def rules_of(version: PlanVersion) -> list[Rule]:
+    """A stored version's rules as Rule objects."""
+    # They were validated against the program when saved; a custom type the program dropped later stays readable.
+    triggers = [str(r.get("trigger")) for r in version.rules]
+    return parse_rules(version.rules, custom_types=triggers)
 
 
 def load_book(session: Session, program_id: str) -> PlanBook:

@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
 from partnerpay.events.models import Event
 from partnerpay.kit.clock import ensure_utc
-from partnerpay.kit.errors import Conflict, Forbidden, NotFound, ValidationError
+from partnerpay.kit.errors import ConcurrentWrite, Conflict, Forbidden, NotFound, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.kit.state import StateMachine
 from partnerpay.partners.models import PartnerGroup
@@ -80,6 +81,14 @@ def _check_name(session: Session, program_id: str, name: str) -> str:
     return name
 
 
+def _flush_or_conflict(session: Session, message: str, field: str) -> None:
+    """A unique key taken by a concurrent writer becomes a 409, not a 500; the whole transaction rolls back."""
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ConcurrentWrite(message + "; nothing was saved, reload and retry", field=field) from None
+
+
 def _check_note(note: str) -> str:
     if len(note) > NOTE_MAX:
         raise ValidationError(f"note has at most {NOTE_MAX} characters", field="note")
@@ -134,7 +143,7 @@ def create_plan(
         effective_from=ensure_utc(effective_from) if effective_from else None,
     )
     session.add(plan)
-    session.flush()
+    _flush_or_conflict(session, f"another plan named {name!r} was just created", "name")
     session.add(version)
     session.flush()
     audit.record(
@@ -323,7 +332,7 @@ def new_version(
         created_at=now,
     )
     session.add(draft)
-    session.flush()
+    _flush_or_conflict(session, f"a new version of plan {plan.name!r} was just started", "version")
     audit.record(
         session,
         actor=actor,

@@ -17,7 +17,7 @@ from partnerpay.plans import queries
 from partnerpay.plans.describe import describe_rule
 from partnerpay.plans.models import PlanAssignment, PlanVersion
 from partnerpay.plans.queries import PlanView
-from partnerpay.plans.resolve import PlanBook, active
+from partnerpay.plans.resolve import active, rules_of
 from partnerpay.plans.service import publish
 from partnerpay.web.console.access import Staff
 from partnerpay.web.console.queries import programs
@@ -29,7 +29,7 @@ Field = Annotated[str | None, Form()]
 
 
 def _rules_text(version: PlanVersion, currency: str) -> list[str]:
-    return [describe_rule(r, currency, number=i + 1) for i, r in enumerate(PlanBook({}, [], {}).rules(version))]
+    return [describe_rule(r, currency, number=i + 1) for i, r in enumerate(rules_of(version))]
 
 
 def _assignment_state(a: PlanAssignment, at: datetime) -> str:

@@ -21,7 +21,7 @@ from partnerpay.plans import queries, service
 from partnerpay.plans.describe import describe_rule
 from partnerpay.plans.models import PlanAssignment, PlanVersion
 from partnerpay.plans.queries import PlanView
-from partnerpay.plans.resolve import PlanBook
+from partnerpay.plans.resolve import rules_of
 from partnerpay.programs.service import get_program
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.schemas import In
@@ -99,8 +99,7 @@ def version_out(version: PlanVersion, currency: str, *, with_rules: bool = True)
         "note": version.note,
     }
     if with_rules:
-        book = PlanBook({}, [], {})
-        parsed = book.rules(version)
+        parsed = rules_of(version)
         out["rules"] = [{"number": i + 1, **r} for i, r in enumerate(version.rules)]
         out["rules_text"] = [describe_rule(r, currency, number=i + 1) for i, r in enumerate(parsed)]
     return out

@@ -267,3 +267,13 @@ class TestVisibility:
         reader = api.key_for(session_factory, scopes=["read"])
         assert api.get(f"/plans/{plan['id']}", key=reader).status_code == 200
         assert api.post(f"/plans/{plan['id']}/publish", key=reader).status_code == 403
+
+
+def test_the_openapi_document_lists_the_plan_routes(api: Api) -> None:
+    paths = api.client.get("/api/v1/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/programs/{program_id}/plans",
+        "/api/v1/plans/{plan_id}/publish",
+        "/api/v1/partners/{partner_id}/plan",
+    ):
+        assert path in paths

@@ -3,6 +3,7 @@ assignments, and the Publish button (overlapping rules refused in words, nothing
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.plans.assignments import assign_plan
 from partnerpay.plans.models import PlanVersion
-from partnerpay.plans.service import create_plan
+from partnerpay.plans.service import create_plan, publish
 from tests.api import test_pages
 from tests.api.test_pages import World, csrf_of, staff
 
@@ -41,6 +42,7 @@ class TestPlanPages:
         assert "Rule 1: 20 % of the amount on invoice_paid, for 12 months from the first payment." in page.text
         assert "Acme Media" in page.text and "launch partner" in page.text
         assert "Publish version 1" not in page.text  # a viewer cannot publish
+        assert "waiting for publish" in page.text  # assigned, but a draft pays nobody
 
     def test_publishing_from_the_console_and_an_overlap_refused_in_words(self, world: World) -> None:
         rules = [{"trigger": "signup", "flat": 500}, {"trigger": "signup", "flat": 700}]
@@ -59,3 +61,21 @@ class TestPlanPages:
 
 def test_the_list_names_the_programs_default_rate(world: World) -> None:
     assert "default rate 20 %" in staff(world, "viewer").get("/plans").text
+
+
+def test_an_older_program_assignment_shows_as_superseded(world: World) -> None:
+    ids = []
+    for name in ("Old", "New"):
+        with world.factory() as s:
+            created, _ = create_plan(
+                s, actor=SYSTEM, program_id=world.program_id, name=name, rules=[{"trigger": "signup", "flat": 500}],
+                now=world.clock.now(),
+            )  # fmt: skip
+            publish(s, actor=SYSTEM, plan_id=created.id, now=world.clock.now())
+            assign_plan(s, actor=SYSTEM, plan_id=created.id, scope="program", now=world.clock.now())
+            s.commit()
+            ids.append(created.id)
+        world.clock.advance(timedelta(minutes=1))
+    client = staff(world, "viewer")
+    assert "superseded" in client.get(f"/plans/{ids[0]}").text
+    assert "superseded" not in client.get(f"/plans/{ids[1]}").text

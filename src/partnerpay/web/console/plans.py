@@ -17,7 +17,7 @@ from partnerpay.plans import queries
 from partnerpay.plans.describe import describe_rule
 from partnerpay.plans.models import PlanAssignment, PlanVersion
 from partnerpay.plans.queries import PlanView
-from partnerpay.plans.resolve import active, rules_of
+from partnerpay.plans.resolve import PlanBook, active, load_book, rules_of
 from partnerpay.plans.service import publish
 from partnerpay.web.console.access import Staff
 from partnerpay.web.console.queries import programs
@@ -32,12 +32,25 @@ def _rules_text(version: PlanVersion, currency: str) -> list[str]:
     return [describe_rule(r, currency, number=i + 1) for i, r in enumerate(rules_of(version))]
 
 
-def _assignment_state(a: PlanAssignment, at: datetime) -> str:
+def _assignment_state(a: PlanAssignment, at: datetime, book: PlanBook) -> str:
     if a.ended_at is not None and a.ended_at <= at:
         return "removed"
     if a.expires_at is not None and a.expires_at <= at:
         return "expired"
-    return "active" if active(a, at) else "scheduled"
+    if not active(a, at):
+        return "scheduled"
+    if book.version_at(a.plan_id, at) is None:
+        return "waiting_for_publish"
+    # At one level the newest assignment with a version in effect wins (plans.resolve.PlanBook.choose).
+    newer = [
+        b
+        for b in book.assignments
+        if (b.scope, b.group_id, b.partner_id) == (a.scope, a.group_id, a.partner_id)
+        and active(b, at)
+        and (b.effective_from, b.created_at, b.id) > (a.effective_from, a.created_at, a.id)
+        and book.version_at(b.plan_id, at) is not None
+    ]
+    return "superseded" if newer else "active"
 
 
 @router.get("/plans")
@@ -65,6 +78,7 @@ def _detail(request: Request, me: Actor, plan_id: str, *, error: PartnerpayError
         names = dict(
             session.execute(select(Partner.id, Partner.name).where(Partner.program_id == view.program.id)).all()
         )
+        book = load_book(session, view.program.id)
         names.update(
             session.execute(
                 select(PartnerGroup.id, PartnerGroup.name).where(PartnerGroup.program_id == view.program.id)
@@ -72,7 +86,7 @@ def _detail(request: Request, me: Actor, plan_id: str, *, error: PartnerpayError
         )
     versions = [(v, _rules_text(v, view.program.currency)) for v in reversed(view.versions)]
     assignments = [
-        (a, names.get(a.partner_id or a.group_id or "", view.program.name), _assignment_state(a, at))
+        (a, names.get(a.partner_id or a.group_id or "", view.program.name), _assignment_state(a, at, book))
         for a in view.assignments
     ]
     context: dict[str, Any] = {

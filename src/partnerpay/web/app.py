@@ -30,7 +30,10 @@ from partnerpay.tracking.redirect import ClickPath, fill_cache
 from partnerpay.tracking.resolver import Resolver
 from partnerpay.web import errors
 from partnerpay.web.api.v1.router import api
+from partnerpay.web.api.v1.webhooks import STRIPE
+from partnerpay.web.api.v1.webhooks_shopify import SHOPIFY
 from partnerpay.web.templating import configure
+from partnerpay.web.webhook_path import WebhookPath
 
 HERE = Path(__file__).parent
 
@@ -107,6 +110,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.include_router(public)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _add_click_path(app, settings)
+    app.webhook_path = WebhookPath(
+        specs={STRIPE.provider: STRIPE, SHOPIFY.provider: SHOPIFY},
+        cache=app.state.webhook_secrets,
+        writer=app.state.delivery_writer,
+        clock=app.state.clock,
+    )
     return app
 
 
@@ -134,10 +143,15 @@ class PartnerpayApp(FastAPI):
     body-limit layers, and the middleware. Those cost half a redirect and do nothing a redirect needs."""
 
     click_path: ClickPath | None = None
+    webhook_path: WebhookPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         click_path = self.click_path
         if click_path is not None and click_path.handles(scope):
             await click_path(scope, receive, send)
+            return
+        webhook_path = self.webhook_path
+        if webhook_path is not None and webhook_path.handles(scope):
+            await webhook_path(scope, receive, send, super().__call__)
             return
         await super().__call__(scope, receive, send)

@@ -115,14 +115,19 @@ def check_delivery(request: Request, program_id: str, body: bytes, spec: Webhook
 
 
 def _delivery(request: Request, program_id: str, body: bytes, spec: WebhookSpec, now: datetime) -> Delivery:
-    external_id, kind, status, error, note = spec.classify(request.headers, body)
+    return delivery_of(request.headers, program_id, body, spec, now)
+
+
+def delivery_of(headers: Mapping[str, str], program_id: str, body: bytes, spec: WebhookSpec, now: datetime) -> Delivery:
+    """What is stored of a verified delivery: the classified body and the headers worth keeping."""
+    external_id, kind, status, error, note = spec.classify(headers, body)
     return Delivery(
         program_id=program_id,
         provider=spec.provider,
         external_id=external_id,
         kind=kind,
         body=body.decode("utf-8", errors="replace"),
-        headers={k: request.headers[k][:500] for k in spec.kept_headers if k in request.headers},
+        headers={k: headers[k][:500] for k in spec.kept_headers if k in headers},
         now=now,
         status=status,
         error=error,

@@ -1,0 +1,108 @@
+"""Signed webhook deliveries answered before FastAPI, like the click path (tracking/redirect.py).
+
+A verified delivery's own work is small (an HMAC, a JSON parse, a place in the delivery writer's next
+group commit); FastAPI's routing, middleware (the session cookie) and error layers cost more than it.
+This handler takes the common case only: a declared body size within the limit, the program's secrets
+cached, a valid signature and the writer running. Anything else (an unknown program, a bad signature to
+count, a cold cache, an error) goes to the FastAPI route with the body it already read, which gives
+every answer the route documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.datastructures import URL, Headers
+from starlette.types import Message, Receive, Scope, Send
+
+from partnerpay.inbox.delivery_writer import DeliveryWriter
+from partnerpay.integrations.secret_cache import SecretCache
+from partnerpay.integrations.settings_store import usable
+from partnerpay.kit.clock import Clock
+from partnerpay.web.api.v1.webhooks import MAX_BODY_BYTES, WebhookSpec, delivery_of
+
+PREFIX = "/api/v1/webhooks/"
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class WebhookPath:
+    def __init__(
+        self, *, specs: dict[str, WebhookSpec], cache: SecretCache, writer: DeliveryWriter, clock: Clock
+    ) -> None:
+        self.specs, self.cache, self.writer, self.clock = specs, cache, writer, clock
+        self.answered = 0  # deliveries this path stored itself (the rest went to the route)
+
+    def handles(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(PREFIX):
+            return False
+        provider, _, program_id = scope["path"][len(PREFIX) :].partition("/")
+        return provider in self.specs and bool(program_id) and "/" not in program_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, fallback: App) -> None:
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES or not self.writer.running:
+            await fallback(scope, receive, send)  # the route streams, limits and answers 413
+            return
+        body = await _read(receive)
+        provider, _, program_id = scope["path"][len(PREFIX) :].partition("/")
+        spec = self.specs[provider]
+        known = self.cache.get(program_id, provider)
+        if known is None:
+            await fallback(scope, _replay(body, receive), send)
+            return
+        now = self.clock.now()
+        try:
+            url = _public_url(scope, known.config.get("base_url"))
+            spec.verify(headers, body, usable(known.secrets, now), now, url)
+            stored = await asyncio.wrap_future(self.writer.submit(delivery_of(headers, program_id, body, spec, now)))
+        except Exception:
+            await fallback(scope, _replay(body, receive), send)
+            return
+        self.answered += 1
+        payload = json.dumps(stored.answer(), separators=(",", ":")).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def _read(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The request's body again for the FastAPI route, then the connection's own messages (disconnect)."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
+
+
+def _public_url(scope: Scope, base_url: Any) -> str:
+    url = URL(scope=scope)
+    if not isinstance(base_url, str) or not base_url.strip():
+        return str(url)
+    query = f"?{url.query}" if url.query else ""
+    return base_url.strip().rstrip("/") + url.path + query

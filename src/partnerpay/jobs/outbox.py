@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.db.bulk import bulk_insert, json_value
 from partnerpay.jobs.models import JobStatus
-from partnerpay.kit.ids import new_id
+from partnerpay.kit.ids import new_ids
 
 
 def enqueue(
@@ -22,7 +22,7 @@ def enqueue(
     max_attempts: int = 8,
 ) -> list[str]:
     """One job per payload; the worker runs them only after this transaction commits."""
-    ids = [new_id("job") for _ in payloads]
+    ids = new_ids("job", len(payloads))
     when = run_after or now
     bulk_insert(
         session,

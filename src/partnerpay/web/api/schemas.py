@@ -88,6 +88,8 @@ class LineOut(Out):
     approved_at: datetime | None
     rejected_reason: str | None
     created_at: datetime
+    created_by: str | None = Field(default=None, description="who added a manual adjustment")
+    reason: str | None = Field(default=None, description="why a manual adjustment was made")
 
 
 class EventOut(Out):

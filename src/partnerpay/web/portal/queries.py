@@ -51,7 +51,8 @@ def next_step(line: CommissionLine, payout: PayoutRef | None, now: datetime) -> 
         if held:
             return f"approved; {hold}, then in the next payout run"
         if clawback:
-            return "approved clawback, taken off your next payout"
+            what = "adjustment" if line.kind == "adjustment" else "clawback"
+            return f"approved {what}, taken off your next payout"
         return "approved, in the next payout run"
     if line.status == LineStatus.IN_BATCH.value and payout is not None:
         return f"in batch {payout.batch_id} ({payout.batch_status}), paid when the bank confirms the transfer"

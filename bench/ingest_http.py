@@ -3,9 +3,10 @@ route that checks the same signature and writes the same rows raw, both under uv
 
 ours:  `partnerpay serve --no-access-log` (1 worker) with the in-process worker off, a program with a Stripe
        webhook secret; POST /api/v1/webhooks/stripe/{program_id}, every request a distinct invoice.paid event
-       signed with the current time: program and integration read, secret decrypted, signature checked,
-       event classified, inbox row + processing job + audit row in one transaction, 200. Processing the
-       queued jobs is a separate figure, not measured here (a webhook answer never waits for it).
+       signed with the current time: secrets from the per-process cache (read and decrypted on a miss),
+       signature checked, event classified, then inbox row + processing job + audit row committed by the
+       delivery writer's group commit before the 200 (web/webhook_path.py, inbox/delivery_writer.py).
+       Processing the queued jobs is a separate figure, not measured here (an answer never waits for it).
 limit: a bare Starlette app under the same uvicorn, one route at the same path: the body read, the same
        HMAC check, id and type from the JSON, then in the thread pool the same three rows written with the
        raw driver (sqlite3 with partnerpay's pragmas, or psycopg), one transaction per request after a

@@ -3,7 +3,6 @@ deal-stage changes moving partner deals, and pushing a deal to a loopback HubSpo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +24,7 @@ from partnerpay.jobs.handlers import build_registry
 from partnerpay.jobs.models import OutboxJob
 from partnerpay.jobs.worker import Worker
 from partnerpay.settings import Settings
+from tests.api.at_once import at_once
 from tests.api.conftest import Api
 from tests.api.hubspot_helpers import (
     OTHER_SECRET,
@@ -192,18 +192,7 @@ class TestBatches:
         ts = hub.now_ms
         headers = {"X-HubSpot-Signature-v3": signature("POST", f"http://testserver{hub.url()}", body, ts, SECRET),
                    "X-HubSpot-Request-Timestamp": str(ts)}  # fmt: skip
-        gate = threading.Barrier(16)
-        results: list[Any] = []
-
-        def post() -> None:
-            gate.wait()
-            results.append(hub.post(body, headers))
-
-        threads = [threading.Thread(target=post) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = at_once(lambda: hub.post(body, headers))
         assert sorted(r.status_code for r in results) == [200] * 16
         created = [e for r in results for e in r.json()["events"] if not e["duplicate"]]
         assert sorted(e["event_id"] for e in created) == ["11", "12"]

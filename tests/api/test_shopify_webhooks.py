@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from partnerpay.commissions.models import CommissionLine
 from partnerpay.events.models import Customer, Event
 from partnerpay.inbox.models import InboxItem
 from partnerpay.jobs.models import OutboxJob
+from tests.api.at_once import at_once
 from tests.api.conftest import Api
 from tests.api.shopify_helpers import (
     OTHER_SECRET,
@@ -396,18 +396,7 @@ class TestConcurrentDuplicates:
         body = body_of(order(note_attributes={"partnerpay_ref": store.referral_code}))
         sent = headers("orders/paid", "wh-burst", body)
         assert sent["X-Shopify-Hmac-Sha256"] == signature(body)
-        gate = threading.Barrier(16)
-        results: list[Any] = []
-
-        def post() -> None:
-            gate.wait()
-            results.append(store.post(body, sent))
-
-        threads = [threading.Thread(target=post) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = at_once(lambda: store.post(body, sent))
         assert sorted(r.status_code for r in results) == [200] * 16
         assert sorted(r.json()["duplicate"] for r in results) == [False] + [True] * 15
         assert len({r.json()["id"] for r in results}) == 1

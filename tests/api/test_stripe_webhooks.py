@@ -3,7 +3,6 @@ turning deliveries into events in any order."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from partnerpay.events.models import Customer, Event
 from partnerpay.inbox.models import InboxItem, ProgramIntegration
 from partnerpay.inbox.service import retry_items
 from partnerpay.jobs.models import OutboxJob
+from tests.api.at_once import at_once
 from tests.api.conftest import Api
 from tests.api.stripe_helpers import (
     OTHER_SECRET,
@@ -353,18 +353,7 @@ class TestConcurrentDuplicates:
     def test_sixteen_simultaneous_deliveries_of_one_event_store_one_item_and_one_fact(self, shop: Shop) -> None:
         body = body_of(paid(shop))
         sig = header(body, shop.now)
-        gate = threading.Barrier(16)
-        results: list[Any] = []
-
-        def post() -> None:
-            gate.wait()
-            results.append(shop.post(body, sig))
-
-        threads = [threading.Thread(target=post) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = at_once(lambda: shop.post(body, sig))
         assert sorted(r.status_code for r in results) == [200] * 16
         assert sorted(r.json()["duplicate"] for r in results) == [False] + [True] * 15
         assert len({r.json()["id"] for r in results}) == 1

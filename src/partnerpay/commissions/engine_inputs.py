@@ -1,0 +1,109 @@
+"""What the rule evaluator reads: plain values the caller gathered, so evaluation itself asks nothing of the
+database and the live path, recalculation and a backtest can all feed it the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from partnerpay.commissions.service import LineDraft
+from partnerpay.fx.conversion import Converted
+from partnerpay.plans.rules import Period, Rule
+
+
+@dataclass(frozen=True)
+class PlanRules:
+    """The plan version in effect for the partner at the event (from PlanBook.choose) and its parsed rules."""
+
+    version_id: str
+    plan_name: str
+    version: int
+    rules: Sequence[Rule]
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    id: str
+    type: str
+    external_id: str
+    occurred_at: datetime
+    amount: int | None
+    currency: str | None
+    customer_id: str
+    customer_external_id: str
+    product: str | None = None
+    metadata: Mapping[str, object] = field(default_factory=dict)
+    customer_name: str | None = None  # shown in explanations when known, else "customer <external id>"
+    customer_country: str | None = None  # ISO alpha-2 when known
+
+    @property
+    def sku(self) -> object:
+        return self.metadata.get("sku")
+
+
+@dataclass(frozen=True)
+class CustomerContext:
+    first_paid_at: datetime | None = None
+    first_payment: bool = False  # this event is the customer's first payment
+    months_since_first: int = 0  # whole months since the first payment: 0 in the first month ("month 1")
+
+
+@dataclass(frozen=True)
+class EarlierLine:
+    """An earlier event of the current tier period under a retroactive rule: its base and everything already
+    earned on it under that rule (its line plus earlier true-ups), so lifting it twice never pays twice."""
+
+    base: int
+    earned: int
+
+
+@dataclass(frozen=True)
+class PartnerContext:
+    partner_id: str
+    status: str
+    group_id: str | None = None
+    # Distinct paying customers of the partner in the current tier period, other than this event's customer.
+    period_customers: Mapping[Period, int] = field(default_factory=dict)
+    # Rule number (from 1) -> what the partner already earned on this customer under that rule.
+    paid_to_customer: Mapping[int, int] = field(default_factory=dict)
+    # Rule number -> what the partner already earned under that rule in its current cap period.
+    earned_in_cap_period: Mapping[int, int] = field(default_factory=dict)
+    # Distinct paying customers the partner had before this event (for one-time bonuses).
+    customers_before: int = 0
+    # Rule number -> the period's earlier events under a retroactive tier rule.
+    earlier_in_period: Mapping[int, Sequence[EarlierLine]] = field(default_factory=dict)
+    recruiter_id: str | None = None  # earns two_tier_percent_bp of this partner's commission
+
+
+@dataclass(frozen=True)
+class ProgramTerms:
+    id: str
+    currency: str
+    rounding: str
+    hold_days: int
+    default_percent_bp: int
+
+
+@dataclass(frozen=True)
+class EngineLine:
+    """A line draft plus where it came from; plan fields are None for the program default rate."""
+
+    draft: LineDraft
+    plan_version_id: str | None = None
+    plan_name: str | None = None
+    plan_version: int | None = None
+    rule_number: int | None = None  # from 1, as people count rules
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything one event is evaluated with."""
+
+    program: ProgramTerms
+    event: EventFacts
+    customer: CustomerContext
+    partner: PartnerContext
+    plan: PlanRules | None = None
+    converted: Converted | None = None  # the event amount in the program currency, when they differ
+    now: datetime | None = None  # created_at of the drafts; the event's time when None

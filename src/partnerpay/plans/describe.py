@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
+from partnerpay.commissions.explain import percent_text
 from partnerpay.kit.money import format_money
 from partnerpay.plans.rules import Rule
-
-
-def _pct(bp: int) -> str:
-    whole, rest = divmod(bp, 100)
-    return f"{whole} %" if rest == 0 else f"{whole}.{rest:02d}".rstrip("0") + " %"
 
 
 def _amount(rule: Rule, currency: str) -> str:
     parts = []
     if rule.tiers is not None:
-        steps = [f"{_pct(t.percent_bp)} from {t.from_customers} customers" for t in rule.tiers]
+        steps = [f"{percent_text(t.percent_bp)} from {t.from_customers} customers" for t in rule.tiers]
         parts.append(
-            f"{_pct(rule.tiers[0].percent_bp)} of the amount, tiered by paying customers per {rule.tier_period}"
+            f"{percent_text(rule.tiers[0].percent_bp)} of the amount, tiered by paying customers per {rule.tier_period}"
             f" ({'; '.join(steps)}; {rule.tier_mode.value})"
         )
     elif rule.percent_bp is not None:
-        parts.append(f"{_pct(rule.percent_bp)} of the amount")
+        parts.append(f"{percent_text(rule.percent_bp)} of the amount")
     if rule.flat is not None:
         parts.append(f"{format_money(rule.flat, currency)} per event")
     return " plus ".join(parts)
@@ -73,7 +69,7 @@ def describe_rule(rule: Rule, currency: str, *, number: int | None = None) -> st
             "paying customer"
         )
     if rule.two_tier_percent_bp is not None:
-        extras.append(f"the recruiter earns {_pct(rule.two_tier_percent_bp)} of it")
+        extras.append(f"the recruiter earns {percent_text(rule.two_tier_percent_bp)} of it")
     if rule.hold_days is not None:
         extras.append(f"held {rule.hold_days} days")
     if rule.clawback_days is not None:

@@ -238,6 +238,8 @@ class _Maker:
             hold_until=hold_until,
             explanation=explanation,
             created_at=ev.now or ev.event.occurred_at,
+            plan_version_id=plan.version_id,
+            rule_number=self.number,
         )
         return EngineLine(draft, plan.version_id, plan.plan_name, plan.version, self.number)
 

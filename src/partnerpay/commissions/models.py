@@ -31,7 +31,7 @@ class CommissionLine(Base):
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), default=None)
     event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"), index=True, default=None)
-    kind: Mapped[str] = mapped_column(String(16))  # commission | clawback | adjustment
+    kind: Mapped[str] = mapped_column(String(16))  # commission | true_up | bonus | two_tier | clawback | adjustment
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     base_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
@@ -49,3 +49,7 @@ class CommissionLine(Base):
     created_by: Mapped[str | None] = mapped_column(String(40), default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The plan version and rule (from 1) that made the line; a clawback cites its original's. None for the
+    # program's default rate and for manual adjustments.
+    plan_version_id: Mapped[str | None] = mapped_column(ForeignKey("plan_versions.id"), index=True, default=None)
+    rule_number: Mapped[int | None] = mapped_column(Integer, default=None)

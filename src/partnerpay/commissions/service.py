@@ -103,6 +103,8 @@ class LineDraft:
     hold_until: datetime
     explanation: str
     created_at: datetime
+    plan_version_id: str | None = None  # the plan version and rule (from 1) that made it, when a plan did
+    rule_number: int | None = None
 
     def model(self) -> CommissionLine:
         return CommissionLine(**{name: getattr(self, name) for name in self.__slots__})

@@ -123,12 +123,14 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
             session, actor=actor, program=program, customer=customer, decision=current, now=now,
             exclude_event_id=event.id,
         )  # fmt: skip
-    if data.type in PAYING and attributed is not None and not held:
+    if data.type in REVERSING:
+        lines += _reverse(session, actor=actor, refund=event, customer=customer, original=original, now=now)
+    elif attributed is not None and not held:
+        # Any other event may trigger a plan rule (signup, demo_booked, deal_won, custom); a payment also
+        # the default rate.
         lines += attribution.earn(
             session, actor=actor, program=program, partner=attributed, customer=customer, event=event, now=now
         )
-    elif data.type in REVERSING:
-        lines += _reverse(session, actor=actor, refund=event, customer=customer, original=original, now=now)
     return Recorded(event, lines, created=True)
 
 

@@ -4,9 +4,9 @@ A row can be recorded set-based when everything the one-event path (events.servi
 decide for it is already known from the batch and a few set reads: its customer is new and named (or
 not named) by partner id or referral code only, or its customer belongs to a partner for good. Rows that
 need history or judgement (clicks, coupons, deal domain claims, refunds, self-referral checks, terms not
-accepted, a customer attributed once but no more, an event older than the customer's newest) go through
-record_event one by one, in file order, after the set-based part. A customer's rows never straddle the
-two paths, so neither can see half of the other's work.
+accepted, a customer attributed once but no more, an event older than the customer's newest, any row of a
+program with plan assignments) go through record_event one by one, in file order, after the set-based part.
+A customer's rows never straddle the two paths, so neither can see half of the other's work.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from partnerpay.events.schemas import REVERSING, EventIn
 from partnerpay.events.service import check_money, check_type, hash_of_dump
 from partnerpay.kit.errors import Conflict, PartnerpayError, ValidationError
 from partnerpay.partners.models import Partner
+from partnerpay.plans.resolve import has_assignments
 from partnerpay.programs.models import Program
 from partnerpay.programs.terms import needing_acceptance
 from partnerpay.tracking.attribution_models import Attribution, Rule
@@ -152,8 +153,10 @@ def plan_batch(session: Session, program: Program, rows: list[Row]) -> Plan:
     waiting_terms = needing_acceptance(
         session, program.id, [p.id for p in plan.partners.values() if p.program_id == program.id]
     )
+    # A plan's rules read the partner's history event by event (tiers, caps, bonuses): those go one by one.
+    on_plans = has_assignments(session, program.id)
     for external_id, group in by_customer.items():
-        if _set_based(program, plan, plan.customers.get(external_id), group, waiting_terms):
+        if not on_plans and _set_based(program, plan, plan.customers.get(external_id), group, waiting_terms):
             plan.fast[external_id] = group
         else:
             plan.slow += group

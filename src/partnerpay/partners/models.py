@@ -51,6 +51,8 @@ class Partner(Base):
     # than as a timeline line per partner, which cost a third of a 50,000-row import (foreign key checks).
     import_id: Mapped[str | None] = mapped_column(ForeignKey("partner_imports.id"), default=None)
     import_row: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The partner who recruited this one: earns a plan rule's two-tier share of this partner's commissions.
+    recruited_by_id: Mapped[str | None] = mapped_column(ForeignKey("partners.id"), index=True, default=None)
 
 
 class PartnerImport(Base):

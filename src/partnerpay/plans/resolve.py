@@ -125,6 +125,12 @@ def load_book(session: Session, program_id: str) -> PlanBook:
     return PlanBook(plans, assignments, dict(versions))
 
 
+def has_assignments(session: Session, program_id: str) -> bool:
+    """Whether any partner of the program may be on a plan (else every line comes from the default rate)."""
+    found = session.scalar(select(PlanAssignment.id).where(PlanAssignment.program_id == program_id).limit(1))
+    return found is not None
+
+
 def plan_for(session: Session, partner: Partner, at: datetime) -> PlanChoice | None:
     """The version that applies to the partner at `at` and why; None: the program's default_percent_bp applies."""
     return load_book(session, partner.program_id).choose(partner.id, partner.group_id, at)

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnerpay.auth.actor import Actor
-from partnerpay.commissions import service as commissions
+from partnerpay.commissions import plan_earn
 from partnerpay.commissions.explain import with_attribution
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.deals.models import Deal, Lead, LeadStatus
@@ -342,8 +342,9 @@ def earn(
     event: Event,
     now: datetime,
 ) -> list[CommissionLine]:
-    """Commission on a paying event, its explanation citing why the customer is this partner's."""
-    lines = commissions.earn_on_payment(
+    """Commission on an attributed event (by the partner's plan, else the default rate on payments), its
+    explanation citing why the customer is this partner's."""
+    lines = plan_earn.earn(
         session, actor=actor, program=program, partner=partner, customer=customer, event=event, now=now
     )
     decision = session.get(Attribution, event.attribution_id) if event.attribution_id else None

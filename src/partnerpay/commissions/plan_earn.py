@@ -1,0 +1,207 @@
+"""Live evaluation: an attributed event, the plan version in effect for its partner, and the partner's history
+read from the database → stored, posted and audited commission lines.
+
+With no plan for the partner the program's default rate applies to paying events exactly as before
+(commissions.service.earn_on_payment). The evaluation itself is commissions/engine.py, and the counts it
+reads come from commissions/history.py, the same two a backtest uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from partnerpay.audit import service as audit
+from partnerpay.auth.actor import Actor
+from partnerpay.commissions.engine import evaluate
+from partnerpay.commissions.engine_inputs import (
+    EngineLine,
+    Evaluation,
+    EventFacts,
+    PartnerContext,
+    PlanRules,
+    ProgramTerms,
+)
+from partnerpay.commissions.history import History, Made, PartnerFacts, context_for, customer_context, earliest_needed
+from partnerpay.commissions.models import CommissionLine
+from partnerpay.commissions.service import earn_on_payment, line_snapshot, post_lines
+from partnerpay.events.models import Customer, Event
+from partnerpay.events.schemas import PAYING
+from partnerpay.kit.money import Rounding
+from partnerpay.partners.models import Partner
+from partnerpay.plans.resolve import PlanBook, load_book
+from partnerpay.plans.rules import NOT_TRIGGERS
+from partnerpay.programs import terms
+from partnerpay.programs.models import Program
+
+PAYING_TYPES = tuple(t.value for t in PAYING)
+
+
+def program_terms(program: Program) -> ProgramTerms:
+    return ProgramTerms(
+        id=program.id,
+        currency=program.currency,
+        rounding=program.rounding,
+        hold_days=program.hold_days,
+        default_percent_bp=program.default_percent_bp,
+    )
+
+
+def event_facts(event: Event, customer_external_id: str) -> EventFacts:
+    """The event as the engine reads it; a customer's name and country come from the event's metadata
+    (`customer_name`, `customer_country`), as billing systems send them with the payment."""
+    metadata = event.metadata_json or {}
+    name, country = metadata.get("customer_name"), metadata.get("customer_country")
+    return EventFacts(
+        id=event.id,
+        type=event.type,
+        external_id=event.external_id,
+        occurred_at=event.occurred_at,
+        amount=event.amount,
+        currency=event.currency,
+        customer_id=event.customer_id,
+        customer_external_id=customer_external_id,
+        product=event.product,
+        metadata=metadata,
+        customer_name=name if isinstance(name, str) else None,
+        customer_country=country.upper() if isinstance(country, str) else None,
+    )
+
+
+def partner_facts(partner: Partner) -> PartnerFacts:
+    return PartnerFacts(partner.id, partner.status, partner.group_id, partner.recruited_by_id)
+
+
+def plan_rules(book: PlanBook, partner: Partner, at: datetime) -> PlanRules | None:
+    choice = book.choose(partner.id, partner.group_id, at)
+    if choice is None:
+        return None
+    return PlanRules(choice.version.id, choice.how.plan_name, choice.version.version, book.rules(choice.version))
+
+
+def load_history(session: Session, *, partner_id: str, customer_id: str, plan: PlanRules, at: datetime) -> History:
+    """The partner's paying events and lines under this plan version that a context at `at` can read."""
+    since = earliest_needed(plan.rules, at)
+    history = History()
+    paid = select(Event.id, Event.partner_id, Event.customer_id, Event.occurred_at).where(
+        Event.type.in_(PAYING_TYPES), Event.occurred_at <= at
+    )
+    partner_paid = paid.where(Event.partner_id == partner_id)
+    if since is not None:
+        partner_paid = partner_paid.where(Event.occurred_at >= since)
+    seen: set[str] = set()
+    for stmt in (paid.where(Event.customer_id == customer_id), partner_paid):
+        for event_id, owner, cust, occurred_at in session.execute(stmt):
+            if event_id not in seen:
+                seen.add(event_id)
+                history.add_paying(owner if owner == partner_id else None, cust, event_id, occurred_at)
+    lines = (
+        select(CommissionLine, Event.occurred_at)
+        .join(Event, Event.id == CommissionLine.event_id)
+        .where(
+            CommissionLine.partner_id == partner_id,
+            CommissionLine.plan_version_id == plan.version_id,
+            CommissionLine.status != "rejected",
+            Event.occurred_at <= at,
+        )
+        .order_by(Event.occurred_at, CommissionLine.created_at, CommissionLine.id)
+    )
+    if since is not None:
+        lines = lines.where(or_(Event.occurred_at >= since, CommissionLine.customer_id == customer_id))
+    for line, event_at in session.execute(lines):
+        assert line.plan_version_id is not None and line.rule_number is not None
+        history.lines[partner_id].append(
+            Made(
+                line.partner_id,
+                line.customer_id,
+                line.event_id,
+                event_at,
+                line.kind,
+                line.amount,
+                line.base_amount or 0,
+                line.rate_bp or 0,
+                line.plan_version_id,
+                line.rule_number,
+            )
+        )
+    return history
+
+
+def evaluation_for(
+    program: Program,
+    partner: Partner,
+    event: EventFacts,
+    plan: PlanRules | None,
+    history: History,
+    now: datetime | None,
+) -> Evaluation:
+    """The one way an Evaluation is put together, live or replayed; no plan: the program's default rate."""
+    paying = event.type in PAYING_TYPES
+    facts = partner_facts(partner)
+    context = (
+        PartnerContext(facts.id, facts.status, facts.group_id)
+        if plan is None
+        else context_for(history, partner=facts, event=event, plan=plan, rounding=Rounding(program.rounding))
+    )
+    return Evaluation(
+        program=program_terms(program),
+        event=event,
+        customer=customer_context(history, event, paying),
+        partner=context,
+        plan=plan,
+        now=now,
+    )
+
+
+def store_lines(
+    session: Session, *, actor: Actor, program: Program, lines: Sequence[EngineLine], now: datetime
+) -> list[CommissionLine]:
+    made = [line.draft.model() for line in lines]
+    if not made:
+        return []
+    session.add_all(made)
+    session.flush()
+    post_lines(session, program.id, made, now)
+    audit.record_many(
+        session,
+        actor=actor,
+        action="commission.create",
+        now=now,
+        items=[
+            ("commission_line", x.id, x.program_id, None, {**line_snapshot(x), "rule_number": x.rule_number})
+            for x in made
+        ],
+    )
+    return made
+
+
+def earn(
+    session: Session,
+    *,
+    actor: Actor,
+    program: Program,
+    partner: Partner,
+    customer: Customer,
+    event: Event,
+    now: datetime,
+    book: PlanBook | None = None,
+) -> list[CommissionLine]:
+    """Every line an attributed event makes for its partner (and the partner's recruiter)."""
+    if event.type in {t.value for t in NOT_TRIGGERS}:
+        return []
+    plan = plan_rules(book or load_book(session, program.id), partner, event.occurred_at)
+    if plan is None:
+        if event.type not in PAYING_TYPES:
+            return []
+        return earn_on_payment(
+            session, actor=actor, program=program, partner=partner, customer=customer, event=event, now=now
+        )
+    facts = event_facts(event, customer.external_id)
+    history = load_history(session, partner_id=partner.id, customer_id=customer.id, plan=plan, at=event.occurred_at)
+    lines = evaluate(evaluation_for(program, partner, facts, plan, history, now))
+    if not lines or not terms.may_earn(session, actor=actor, partner=partner, event=event, now=now):
+        return []
+    return store_lines(session, actor=actor, program=program, lines=lines, now=now)

@@ -13,13 +13,15 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
+from partnerpay.commissions.clawbacks import clawback_due
 from partnerpay.commissions.explain import clawback_explanation, commission_explanation
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.events.models import Customer, Event
+from partnerpay.fx.service import Converted, to_program_currency
 from partnerpay.jobs.outbox import enqueue
 from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from partnerpay.kit.ids import new_id
-from partnerpay.kit.money import Rounding, format_money, percent_of, round_ratio
+from partnerpay.kit.money import Rounding, format_money, percent_of
 from partnerpay.kit.state import StateMachine
 from partnerpay.ledger import service as ledger
 from partnerpay.ledger.models import AccountKind
@@ -122,17 +124,20 @@ def commission_for(
     event: PayingEvent,
     now: datetime,
     line_id: str | None = None,
+    converted: Converted | None = None,
 ) -> LineDraft | None:
     """The line the program's default rate makes on a paying event, not yet stored; None when nothing is owed.
 
     Pure (no database): the one-event path and the set-based batch ingest (inbox/batch.py) both use it,
-    so a line is the same whichever path made it.
+    so a line is the same whichever path made it. An event in another currency needs `converted`
+    (fx.service.to_program_currency): the line's base is then the converted amount, in the program currency.
     """
     assert event.amount is not None and event.currency is not None
     if partner.status != PartnerStatus.ACTIVE.value or program.default_percent_bp == 0:
         return None
+    base = _program_base(program, event, converted)
     rounding = Rounding(program.rounding)
-    amount = percent_of(event.amount, program.default_percent_bp, rounding)
+    amount = percent_of(base, program.default_percent_bp, rounding)
     if amount == 0:
         return None
     hold_until = event.occurred_at + timedelta(days=program.hold_days)
@@ -144,8 +149,8 @@ def commission_for(
         event_id=event.id,
         kind="commission",
         amount=amount,
-        currency=event.currency,
-        base_amount=event.amount,
+        currency=program.currency,
+        base_amount=base,
         rate_bp=program.default_percent_bp,
         rounding=rounding.value,
         status=LineStatus.PENDING.value,
@@ -153,16 +158,47 @@ def commission_for(
         created_at=now,
         explanation=commission_explanation(
             bp=program.default_percent_bp,
-            base=event.amount,
-            currency=event.currency,
+            base=base,
+            currency=program.currency,
             event_external_id=event.external_id,
             customer_external_id=customer_external_id,
             result=amount,
             rounding=rounding.value,
             hold_until=hold_until,
             hold_days=program.hold_days,
+            converted=_conversion_text(converted),
         ),
     )
+
+
+def _conversion_text(converted: Converted | None) -> str | None:
+    """'€1,000.00 at 1 EUR = 1.0842 USD (ECB reference rate, 2 Mar 2026)', as the plan engine says it."""
+    if converted is None or converted.rate is None:
+        return None
+    return f"{format_money(converted.from_amount, converted.from_currency)} at {converted.rate.describe()}"
+
+
+def _program_base(program: Program, event: PayingEvent, converted: Converted | None) -> int:
+    assert event.amount is not None
+    if converted is None:
+        if event.currency != program.currency:
+            raise ValidationError(
+                f"event {event.external_id} is in {event.currency}, the program in {program.currency}: "
+                "convert the amount first (fx.service.to_program_currency)",
+                field="currency",
+            )
+        return event.amount
+    if (converted.from_amount, converted.from_currency, converted.currency) != (
+        event.amount,
+        event.currency,
+        program.currency,
+    ):
+        raise ValidationError(
+            f"the conversion given is of {converted.from_amount} {converted.from_currency} to {converted.currency}, "
+            f"not of this event's {event.amount} {event.currency} to the program's {program.currency}",
+            field="currency",
+        )
+    return converted.amount
 
 
 def earn_on_payment(
@@ -180,8 +216,17 @@ def earn_on_payment(
         return []
     if not terms.may_earn(session, actor=actor, partner=partner, event=event, now=now):
         return []
+    converted = to_program_currency(
+        session, program, amount=event.amount, currency=event.currency, at=event.occurred_at
+    )
     draft = commission_for(
-        program, partner, customer_id=customer.id, customer_external_id=customer.external_id, event=event, now=now
+        program,
+        partner,
+        customer_id=customer.id,
+        customer_external_id=customer.external_id,
+        event=event,
+        now=now,
+        converted=converted,
     )
     if draft is None:
         return []
@@ -239,10 +284,8 @@ def claw_back(
             )
             or 0
         )
-        # Cumulative target, so repeated partial refunds never drift by a rounding cent.
-        target = round_ratio(line.amount * refunded_total, original.amount, Rounding(line.rounding))
-        amount = -(min(target, line.amount) - clawed)
-        if amount >= 0:
+        amount = clawback_due(line.amount, clawed, refunded_total, original.amount, line.rounding)
+        if amount == 0:
             continue
         unpaid = line.status in UNPAID
         clawback = CommissionLine(

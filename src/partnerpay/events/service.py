@@ -14,14 +14,16 @@ from sqlalchemy.orm import Session
 from partnerpay.audit import service as audit
 from partnerpay.audit.service import canonical
 from partnerpay.auth.actor import Actor
+from partnerpay.commissions import clawbacks
 from partnerpay.commissions import service as commissions
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.events import lifecycle
+from partnerpay.events.currency import check_event_currency
 from partnerpay.events.models import Customer, Event, RefundAllocation
 from partnerpay.events.schemas import LATER_FIELDS, NEEDS_AMOUNT, PAYING, REVERSING, EventIn, EventType
 from partnerpay.kit.errors import Conflict, ValidationError
 from partnerpay.kit.ids import new_id
-from partnerpay.kit.money import check_currency, format_money
+from partnerpay.kit.money import check_currency
 from partnerpay.partners.models import Partner
 from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
@@ -64,11 +66,12 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
         return Recorded(existing, list(earlier), created=False)
 
     check_type(data, program)
-    check_money(data, program.currency)
+    check_money(data)
     named = _named_partner(session, program.id, data)
     coupon = _coupon(session, program.id, data)
     customer = _customer(session, program.id, data, now)
     original = _original(session, program.id, customer, data)
+    check_event_currency(session, program=program, data=data, customer=customer, original=original)
     event = Event(
         id=new_id("evt"),
         program_id=program.id,
@@ -222,7 +225,9 @@ def check_type(data: EventIn, program: Program) -> None:
         )
 
 
-def check_money(data: EventIn, program_currency: str) -> None:
+def check_money(data: EventIn) -> None:
+    """Amount and currency present where needed; another currency than the program's is checked against the
+    program's rates by events.currency.check_event_currency, once the customer is known."""
     if data.type in NEEDS_AMOUNT:
         if data.amount is None:
             raise ValidationError(f"amount is required for {data.type} events", field="amount")
@@ -230,11 +235,6 @@ def check_money(data: EventIn, program_currency: str) -> None:
             raise ValidationError(f"currency is required for {data.type} events", field="currency")
     if data.currency is not None:
         check_currency(data.currency)
-        if data.currency != program_currency:
-            raise ValidationError(
-                f"this program pays in {program_currency}; an event in {data.currency} needs a conversion rate",
-                field="currency",
-            )
     if data.type in REVERSING and data.amount == 0:
         raise ValidationError("a refund or chargeback must take back more than zero", field="amount")
 
@@ -337,25 +337,17 @@ def _reverse(
                 .order_by(Event.occurred_at.desc(), Event.id.desc())
             ).all()
         )
-    remaining = refund.amount
-    allocations: list[tuple[Event, int, int]] = []
-    for paying in candidates:
-        before = _refunded_so_far(session, paying.id)
-        take = min(remaining, (paying.amount or 0) - before)
-        if take > 0:
-            allocations.append((paying, take, before))
-            remaining -= take
-        if remaining == 0:
-            break
-    if remaining:
-        refundable = refund.amount - remaining
-        raise ValidationError(
-            f"{refund.type} of {format_money(refund.amount, refund.currency)} exceeds the "
-            f"{format_money(refundable, refund.currency)} still refundable for customer {customer.external_id}",
-            field="amount",
-        )
+    by_id = {paying.id: paying for paying in candidates}
+    allocations = clawbacks.allocate(
+        refund.amount,
+        (clawbacks.Candidate(p.id, p.amount or 0, _refunded_so_far(session, p.id)) for p in candidates),
+        kind=refund.type,
+        currency=refund.currency,
+        customer_external_id=customer.external_id,
+    )
     lines: list[CommissionLine] = []
-    for paying, take, before in allocations:
+    for share in allocations:
+        paying, take, before = by_id[share.event_id], share.amount, share.refunded_before
         session.add(
             RefundAllocation(
                 program_id=refund.program_id,

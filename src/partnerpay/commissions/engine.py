@@ -67,6 +67,7 @@ def _default_rate(ev: Evaluation) -> list[EngineLine]:
         customer_external_id=event.customer_external_id,
         event=event,
         now=ev.now or event.occurred_at,
+        converted=ev.converted,
     )
     return [] if draft is None else [EngineLine(draft)]
 

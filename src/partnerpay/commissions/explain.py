@@ -24,10 +24,13 @@ def commission_explanation(
     rounding: str,
     hold_until: datetime,
     hold_days: int,
+    converted: str | None = None,
 ) -> str:
+    """`converted` says the invoice's own amount and the rate, when it was in another currency than the program's."""
+    conversion = f" (converted: {converted})" if converted else ""
     return (
         f"{percent_text(bp)} of {format_money(base, currency)} invoice {event_external_id} "
-        f"for customer {customer_external_id} (program default rate, rounded {rounding.replace('_', '-')}) "
+        f"for customer {customer_external_id}{conversion} (program default rate, rounded {rounding.replace('_', '-')}) "
         f"= {format_money(result, currency)}; on hold until {hold_until:%d %b %Y} "
         f"(refund window {hold_days} days)"
     )

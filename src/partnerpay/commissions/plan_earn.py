@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
@@ -30,6 +30,7 @@ from partnerpay.commissions.models import CommissionLine
 from partnerpay.commissions.service import earn_on_payment, line_snapshot, post_lines
 from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import PAYING
+from partnerpay.fx.service import Converted, to_program_currency
 from partnerpay.kit.money import Rounding
 from partnerpay.partners.models import Partner
 from partnerpay.plans.resolve import PlanBook, load_book
@@ -105,6 +106,7 @@ def load_history(session: Session, *, partner_id: str, customer_id: str, plan: P
             CommissionLine.partner_id == partner_id,
             CommissionLine.plan_version_id == plan.version_id,
             CommissionLine.status != "rejected",
+            CommissionLine.id.not_in(reversed_line_ids()),
             Event.occurred_at <= at,
         )
         .order_by(Event.occurred_at, CommissionLine.created_at, CommissionLine.id)
@@ -130,6 +132,12 @@ def load_history(session: Session, *, partner_id: str, customer_id: str, plan: P
     return history
 
 
+def reversed_line_ids() -> Select[tuple[str | None]]:
+    """Lines a recalculation reversed (commissions/recalculate.py): their replacements count instead."""
+    reversal = aliased(CommissionLine)
+    return select(reversal.reverses_line_id).where(reversal.kind == "reversal")
+
+
 def evaluation_for(
     program: Program,
     partner: Partner,
@@ -137,8 +145,13 @@ def evaluation_for(
     plan: PlanRules | None,
     history: History,
     now: datetime | None,
+    *,
+    converted: Converted | None = None,
 ) -> Evaluation:
-    """The one way an Evaluation is put together, live or replayed; no plan: the program's default rate."""
+    """The one way an Evaluation is put together, live or replayed; no plan: the program's default rate.
+
+    `converted` is the event amount in the program currency (fx.service.to_program_currency) when the event
+    is in another currency; the lines are then made on it."""
     paying = event.type in PAYING_TYPES
     facts = partner_facts(partner)
     context = (
@@ -152,6 +165,7 @@ def evaluation_for(
         customer=customer_context(history, event, paying),
         partner=context,
         plan=plan,
+        converted=converted,
         now=now,
     )
 
@@ -201,7 +215,10 @@ def earn(
         )
     facts = event_facts(event, customer.external_id)
     history = load_history(session, partner_id=partner.id, customer_id=customer.id, plan=plan, at=event.occurred_at)
-    lines = evaluate(evaluation_for(program, partner, facts, plan, history, now))
+    converted = to_program_currency(
+        session, program, amount=event.amount, currency=event.currency, at=event.occurred_at
+    )
+    lines = evaluate(evaluation_for(program, partner, facts, plan, history, now, converted=converted))
     if not lines or not terms.may_earn(session, actor=actor, partner=partner, event=event, now=now):
         return []
     return store_lines(session, actor=actor, program=program, lines=lines, now=now)

@@ -26,13 +26,22 @@ from partnerpay.fx.conversion import Converted, FxRate, convert, parse_rate, rat
 from partnerpay.fx.models import FxRateRecord
 from partnerpay.kit.errors import ConcurrentWrite, Conflict, NotFound, ValidationError
 from partnerpay.kit.ids import new_id
-from partnerpay.kit.money import check_currency
+from partnerpay.kit.money import Rounding, check_currency
 from partnerpay.kit.paging import Page, paginate
 from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
 
 # convert and the value types are re-exported so that callers import one module.
-__all__ = ["Converted", "FxRate", "RateOutcome", "add_rates", "convert", "list_rates", "rate_for"]
+__all__ = [
+    "Converted",
+    "FxRate",
+    "RateOutcome",
+    "add_rates",
+    "convert",
+    "list_rates",
+    "rate_for",
+    "to_program_currency",
+]
 _MAX_ROWS = 5000
 
 
@@ -218,6 +227,29 @@ def rate_for(session: Session, program_id: str, base: str, quote: str, at: date 
             on=day.isoformat(),
         )
     return max(found, key=lambda r: (r.rate_date, not r.inverted))
+
+
+def to_program_currency(
+    session: Session, program: Program, *, amount: int | None, currency: str | None, at: datetime
+) -> Converted | None:
+    """An event amount in the program currency with the rate of the event's day; None when nothing needs
+    converting (no amount, or already the program currency). No rate: a 422 naming `currency` that says which
+    rate to import."""
+    if amount is None or currency is None or currency == program.currency:
+        return None
+    try:
+        rate = rate_for(session, program.id, currency, program.currency, at)
+    except ValidationError as exc:
+        day = _as_day(at).isoformat()
+        raise ValidationError(
+            f"this program pays in {program.currency}; an event in {currency} on {day} needs a "
+            f"{currency}→{program.currency} rate dated on or before {day}: import one with "
+            f"POST /programs/{program.id}/fx-rates or `partnerpay fx import FILE --program {program.id}`",
+            field="currency",
+            pair=f"{currency}/{program.currency}",
+            on=day,
+        ) from exc
+    return convert(amount, currency, program.currency, rate, Rounding(program.rounding))
 
 
 def _value(rec: FxRateRecord, inverted: bool) -> FxRate:

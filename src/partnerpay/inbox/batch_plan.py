@@ -4,8 +4,9 @@ A row can be recorded set-based when everything the one-event path (events.servi
 decide for it is already known from the batch and a few set reads: its customer is new and named (or
 not named) by partner id or referral code only, or its customer belongs to a partner for good. Rows that
 need history or judgement (clicks, coupons, deal domain claims, refunds, self-referral checks, terms not
-accepted, a customer attributed once but no more, an event older than the customer's newest, any row of a
-program with plan assignments) go through record_event one by one, in file order, after the set-based part.
+accepted, a customer attributed once but no more, an event older than the customer's newest, an amount in
+another currency than the program's, any row of a program with plan assignments) go through record_event
+one by one, in file order, after the set-based part.
 A customer's rows never straddle the two paths, so neither can see half of the other's work.
 """
 
@@ -98,7 +99,7 @@ def checked_rows(program: Program, rows: Sequence[EventIn]) -> list[Row]:
             if data.program_id != program.id:
                 raise ValidationError(f"program_id must be {program.id}, got {data.program_id}", field="program_id")
             check_type(data, program)
-            check_money(data, program.currency)
+            check_money(data)
         except PartnerpayError as exc:
             raise at_row(exc, number) from None
         dump = data.model_dump(mode="json")
@@ -240,6 +241,8 @@ def _set_based(
         and r.data.coupon is None
         and r.data.original_external_id is None
         and r.data.type not in REVERSING
+        # Another currency needs the program's rate of the event's day: read and converted one by one.
+        and r.data.currency in (None, program.currency)
         for r in group
     )
     if not simple:

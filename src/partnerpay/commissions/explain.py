@@ -48,7 +48,11 @@ def clawback_explanation(
     original_line_amount: int,
     result: int,
     chosen_newest_first: bool,
+    line_currency: str | None = None,
 ) -> str:
+    """`currency` is the refund's and its payment's; `line_currency` the lines' (the program's), when an event in
+    another currency was converted to earn them."""
+    line_currency = line_currency or currency
     share = (
         "in full"
         if refunded_total == original_amount
@@ -57,8 +61,8 @@ def clawback_explanation(
     how = " (no original given: applied to the customer's paid events, newest first)" if chosen_newest_first else ""
     return (
         f"{kind.replace('_', ' ').capitalize()} {refund_external_id} took back {format_money(refunded, currency)} "
-        f"({share}){how}; claws back {format_money(-result, currency)} of line {original_line_id} "
-        f"({format_money(original_line_amount, currency)}) = {format_money(result, currency)}"
+        f"({share}){how}; claws back {format_money(-result, line_currency)} of line {original_line_id} "
+        f"({format_money(original_line_amount, line_currency)}) = {format_money(result, line_currency)}"
     )
 
 

@@ -132,10 +132,10 @@ def load_history(session: Session, *, partner_id: str, customer_id: str, plan: P
     return history
 
 
-def reversed_line_ids() -> Select[tuple[str | None]]:
+def reversed_line_ids() -> Select[str | None]:
     """Lines a recalculation reversed (commissions/recalculate.py): their replacements count instead."""
     reversal = aliased(CommissionLine)
-    return select(reversal.reverses_line_id).where(reversal.kind == "reversal")
+    return select(reversal.reverses_line_id).where(reversal.kind == "reversal", reversal.reverses_line_id.is_not(None))
 
 
 def evaluation_for(

@@ -15,6 +15,7 @@ from partnerpay.audit import service as audit
 from partnerpay.audit.service import canonical
 from partnerpay.auth.actor import Actor
 from partnerpay.commissions import clawbacks
+from partnerpay.commissions import recalculate_auto as recalculation
 from partnerpay.commissions import service as commissions
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.events import lifecycle
@@ -134,6 +135,8 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
         lines += attribution.earn(
             session, actor=actor, program=program, partner=attributed, customer=customer, event=event, now=now
         )
+        # An event that happened before ones already evaluated may change their tiers and caps.
+        recalculation.enqueue_if_late(session, program=program, partner=attributed, event=event, now=now)
     return Recorded(event, lines, created=True)
 
 

@@ -66,4 +66,7 @@ def build_registry(settings: Settings | None = None) -> Registry:
 
     registry.add(PROCESS_JOB, process_job)  # stored webhook deliveries into events (inbox/processing.py)
     registry.add(PUSH_JOB, push_handler(settings))  # deals pushed to HubSpot (integrations/hubspot_push.py)
+    from partnerpay.commissions.recalculate_auto import RECALCULATE_JOB, recalculate_job
+
+    registry.add(RECALCULATE_JOB, recalculate_job)  # lines re-derived after a late event (commissions/recalculate.py)
     return registry

@@ -10,15 +10,13 @@ every answer the route documents.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.datastructures import URL, Headers
 from starlette.types import Message, Receive, Scope, Send
 
-from partnerpay.inbox.delivery_writer import DeliveryWriter
+from partnerpay.inbox.delivery_writer import DeliveryWriter, Stored
 from partnerpay.integrations.secret_cache import SecretCache
 from partnerpay.integrations.settings_store import usable
 from partnerpay.kit.clock import Clock
@@ -58,12 +56,12 @@ class WebhookPath:
         try:
             url = _public_url(scope, known.config.get("base_url"))
             spec.verify(headers, body, usable(known.secrets, now), now, url)
-            stored = await asyncio.wrap_future(self.writer.submit(delivery_of(headers, program_id, body, spec, now)))
+            stored = await self.writer.store(delivery_of(headers, program_id, body, spec, now))
         except Exception:
             await fallback(scope, _replay(body, receive), send)
             return
         self.answered += 1
-        payload = json.dumps(stored.answer(), separators=(",", ":")).encode()
+        payload = _answer(stored)
         await send(
             {
                 "type": "http.response.start",
@@ -72,6 +70,16 @@ class WebhookPath:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+def _answer(stored: Stored) -> bytes:
+    """json.dumps(stored.answer()) without the encoder: ids and statuses are plain ASCII words."""
+    duplicate = b"true" if stored.duplicate else b"false"
+    return b'{"received":true,"id":"%s","status":"%s","duplicate":%s}' % (
+        stored.id.encode(),
+        stored.status.encode(),
+        duplicate,
+    )
 
 
 async def _read(receive: Receive) -> bytes:

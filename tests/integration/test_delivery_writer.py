@@ -1,0 +1,136 @@
+"""The webhook delivery writer (inbox/delivery_writer.py): a group commit stores each delivery once, answers
+replays as duplicates, queues one processing job per received item, and writes one audit row per provider
+and program that names every delivery it stored, on a chain that still verifies."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from partnerpay.audit.models import AuditEntry
+from partnerpay.audit.service import verify_chain
+from partnerpay.auth.actor import SYSTEM
+from partnerpay.db.engine import make_session_factory, unit_of_work
+from partnerpay.inbox.delivery_writer import BATCH_OBJECT, Delivery, DeliveryWriter, store_batch
+from partnerpay.inbox.models import InboxItem, InboxStatus
+from partnerpay.jobs.models import JobStatus, OutboxJob
+from partnerpay.kit.clock import FixedClock
+from partnerpay.programs.service import create_program
+
+HEADERS = {"stripe-signature": "t=1,v1=ab", "content-type": "application/json", "user-agent": "Stripe/1.0 é"}
+
+
+def _program(session_factory: sessionmaker[Session], clock: FixedClock, name: str = "Acme") -> str:
+    with unit_of_work(session_factory) as s:
+        return create_program(s, actor=SYSTEM, name=name, currency="EUR", hold_days=0, now=clock.now()).id
+
+
+def _delivery(program_id: str, n: int, clock: FixedClock, **overrides: Any) -> Delivery:
+    fields: dict[str, Any] = {
+        "program_id": program_id,
+        "provider": "stripe",
+        "external_id": f"evt_{n}",
+        "kind": "invoice.paid",
+        "body": f'{{"id": "evt_{n}", "type": "invoice.paid"}}',
+        "headers": HEADERS,
+        "now": clock.now(),
+    }
+    return Delivery(**{**fields, **overrides})
+
+
+class TestStoreBatch:
+    def test_each_delivery_is_stored_once_and_copies_are_answered_as_replays(
+        self, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        program_id = _program(session_factory, clock)
+        first, second = _delivery(program_id, 1, clock), _delivery(program_id, 2, clock)
+        with unit_of_work(session_factory) as s:
+            stored = store_batch(s, [first, second, first])
+        assert [r.duplicate for r in stored] == [False, False, True]
+        assert stored[2].id == stored[0].id and stored[0].id != stored[1].id
+        with unit_of_work(session_factory) as s:
+            again = store_batch(s, [second])
+        assert again[0].id == stored[1].id and again[0].duplicate and again[0].status == "received"
+        with session_factory() as s:
+            items = s.scalars(select(InboxItem).order_by(InboxItem.external_id)).all()
+            assert [i.external_id for i in items] == ["evt_1", "evt_2"]
+            assert items[0].headers == HEADERS and items[0].received_at == clock.now()
+            assert items[0].source == f"stripe:{program_id}" and items[0].event_ids == [] and items[0].attempts == 0
+            # The replay-only batch wrote nothing: two jobs, one audit row (the first batch's).
+            assert s.scalar(select(func.count()).select_from(OutboxJob)) == 2
+            assert s.scalar(select(func.count()).where(AuditEntry.action == "inbox.receive")) == 1
+
+    def test_a_received_item_gets_a_processing_job_and_an_ignored_one_none(
+        self, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        program_id = _program(session_factory, clock)
+        note = "partnerpay does not use Stripe customer.created events"
+        ignored = _delivery(program_id, 2, clock, kind="customer.created", status=InboxStatus.IGNORED, note=note)
+        with unit_of_work(session_factory) as s:
+            stored = store_batch(s, [_delivery(program_id, 1, clock), ignored])
+        assert [r.status for r in stored] == ["received", "ignored"]
+        with session_factory() as s:
+            job = s.scalars(select(OutboxJob)).one()
+            assert job.kind == "inbox.process" and job.payload == {"item_id": stored[0].id}
+            assert job.status == JobStatus.PENDING and job.run_after == clock.now() and job.max_attempts == 8
+            assert s.scalars(select(InboxItem.note).where(InboxItem.id == stored[1].id)).one() == note
+
+    def test_one_audit_row_per_program_names_every_stored_delivery_and_the_chain_verifies(
+        self, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        one, two = _program(session_factory, clock, "One"), _program(session_factory, clock, "Two")
+        batch = [_delivery(one, 1, clock), _delivery(two, 2, clock), _delivery(one, 3, clock)]
+        with unit_of_work(session_factory) as s:
+            stored = store_batch(s, [*batch, batch[0]])
+        clock.advance(timedelta(seconds=1))
+        with unit_of_work(session_factory) as s:
+            store_batch(s, [_delivery(one, 4, clock)])
+        with session_factory() as s:
+            audit = s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "inbox.receive").order_by(AuditEntry.seq)
+            ).all()
+            assert [(a.program_id, a.object_type, a.actor_id) for a in audit] == [
+                (one, BATCH_OBJECT, "webhook:stripe"),
+                (two, BATCH_OBJECT, "webhook:stripe"),
+                (one, BATCH_OBJECT, "webhook:stripe"),
+            ]
+            assert audit[0].object_id == stored[0].id
+            assert audit[0].after == {
+                "source": f"stripe:{one}",
+                "items": [
+                    {"id": stored[0].id, "external_id": "evt_1", "kind": "invoice.paid", "status": "received"},
+                    {"id": stored[2].id, "external_id": "evt_3", "kind": "invoice.paid", "status": "received"},
+                ],
+            }
+            assert audit[1].after is not None and [i["external_id"] for i in audit[1].after["items"]] == ["evt_2"]
+            assert verify_chain(s) == (s.scalar(select(func.count()).select_from(AuditEntry)), [])
+
+
+class TestDeliveryWriter:
+    def test_concurrent_requests_are_each_answered_after_their_commit(
+        self, session_factory: sessionmaker[Session], engine: Any, clock: FixedClock
+    ) -> None:
+        program_id = _program(session_factory, clock)
+        writer = DeliveryWriter(session_factory, make_session_factory(engine, readonly=True))
+        writer.start()
+
+        async def deliver_all() -> list[Any]:
+            # 40 requests at once, every event twice: 20 stored, 20 answered as replays of them.
+            return await asyncio.gather(*(writer.store(_delivery(program_id, n % 20, clock)) for n in range(40)))
+
+        try:
+            answers = asyncio.run(deliver_all())
+        finally:
+            writer.close()
+        assert not writer.running
+        assert sum(1 for a in answers if not a.duplicate) == 20
+        assert {a.id for a in answers[:20]} == {a.id for a in answers[20:]}
+        with session_factory() as s:
+            committed = set(s.scalars(select(InboxItem.id)))
+            assert committed == {a.id for a in answers}
+            assert s.scalar(select(func.count()).select_from(OutboxJob)) == 20
+            assert verify_chain(s)[1] == []

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from partnerpay.cli_admin import apikeys, payouts, users
+from partnerpay.cli_commissions import commissions
 from partnerpay.cli_common import database, err, fail, guarded, load_settings, out, parse_time, safe_url
 from partnerpay.cli_deals import deals
 from partnerpay.cli_events import events
@@ -28,6 +29,7 @@ from partnerpay.db.engine import unit_of_work
 from partnerpay.fx.cli import fx
 from partnerpay.kit.clock import FixedClock, SystemClock
 from partnerpay.logs import configure as configure_logs
+from partnerpay.plans.cli_simulate import plans
 
 app = typer.Typer(
     name="partnerpay",
@@ -46,6 +48,8 @@ app.add_typer(inbox, name="inbox")
 app.add_typer(events, name="events")
 app.add_typer(stripe, name="stripe")
 app.add_typer(fx, name="fx")
+app.add_typer(commissions, name="commissions")
+app.add_typer(plans, name="plans")
 
 
 def _migrate(url: str) -> tuple[str | None, str | None]:

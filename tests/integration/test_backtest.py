@@ -4,6 +4,8 @@ before the window counts without making lines, and nothing is written."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -11,9 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
+from partnerpay.cli import app
 from partnerpay.commissions.backtest import Simulation, simulate
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.events.schemas import EventIn
@@ -244,3 +248,37 @@ class TestRefused:
         no_read = Actor(ActorType.API_KEY, "key_y", frozenset(), program_id=program.id)
         with pytest.raises(Forbidden):
             simulate(session, no_read, plan.id, date(2026, 1, 1), date(2026, 1, 31))
+
+
+class TestCli:
+    @pytest.fixture
+    def cli(self, database_url: str) -> CliRunner:
+        return CliRunner(env={"PARTNERPAY_DATABASE_URL": database_url, "PARTNERPAY_SECRET_KEY": "s" * 40})
+
+    def test_the_table_and_json_and_refusals(self, session: Session, program: Program, cli: CliRunner) -> None:
+        acme, _, _ = partners(session, program)
+        plan = published_plan(session, program, [{"trigger": "invoice_paid", "percent_bp": 2000}])
+        record(session, program, at=T0, external_id="in1", customer_external_id="c1", partner_id=acme.id,
+               amount=12_345)  # fmt: skip
+        new_version(session, actor=SYSTEM, plan_id=plan.id, rules=[{"trigger": "invoice_paid", "percent_bp": 2500}],
+                    now=T0)  # fmt: skip
+        session.commit()
+        base = ["plans", "simulate", "--plan", plan.id, "--from", "2026-01-01", "--to", "2026-01-31"]
+
+        shown = cli.invoke(app, base)
+        assert shown.exit_code == 0, shown.output
+        assert "Plan Standard v2 (draft)" in shown.output
+        assert "1 event(s) replayed, 1 under this version" in shown.output
+        assert re.search(r"Acme \(ptn_\w+\)\s+│\s+€30\.86\s+│\s+€24\.69\s+│\s+\+€6\.17", shown.output), shown.output
+        assert re.search(r"Total\s+│\s+€30\.86\s+│\s+€24\.69\s+│\s+\+€6\.17", shown.output)
+        as_json = json.loads(cli.invoke(app, [*base, "--json", "--version", "1"]).output)
+        assert as_json["version"] == 1 and as_json["totals"]["EUR"]["difference"] == 0
+
+        for args, words in (
+            (["--plan", "pln_nope"], "plan pln_nope not found"),
+            (["--from", "2026-02-30"], "[from]: '2026-02-30' is not a date"),
+            (["--from", "2026-02-01"], "[to]: to (2026-01-31) is before from (2026-02-01)"),
+            (["--version", "5"], "has no version 5"),
+        ):
+            refused = cli.invoke(app, [*base, *args])
+            assert refused.exit_code == 1 and words in " ".join(refused.output.split()), refused.output

@@ -17,6 +17,7 @@ from partnerpay.web.console import (
     partner_pages,
     partners,
     payouts,
+    plan_simulate,
     plans,
     tracking,
 )
@@ -31,3 +32,4 @@ router.include_router(inbox.router)
 router.include_router(customers.router)
 router.include_router(data_quality.router)
 router.include_router(plans.router)
+router.include_router(plan_simulate.router)  # the backtest of a plan

@@ -22,7 +22,9 @@ from partnerpay.web.api.v1 import (
     payout_details,
     payouts,
     plans,
+    plans_simulate,
     programs,
+    recalculate,
     stats,
     webhooks,
     webhooks_hubspot,
@@ -48,3 +50,5 @@ api.include_router(integrations.router)
 api.include_router(customers.router)
 api.include_router(fx.router)  # /programs/{id}/fx-rates
 api.include_router(plans.router)  # commission plans (issue 6)
+api.include_router(recalculate.router)  # POST /partners/{id}/recalculate
+api.include_router(plans_simulate.router)  # POST /plans/{id}/simulate: the backtest

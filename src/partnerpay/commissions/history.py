@@ -8,6 +8,13 @@ live evaluation and a backtest can differ only in what they were fed, never in h
 "Before this event" means processed already and occurred at or before it: a late event that happened earlier
 does not change what was counted for events already evaluated (recalculation re-derives those).
 Periods (month, quarter, year) are calendar periods in UTC.
+
+A replay of a million events asks for a context a million times, so the counts are not recomputed from the
+whole history each time: each partner's records are indexed (by customer, by period, by plan version and
+rule) as they are added, and a context costs a few dictionary look-ups and bisections per rule. The records
+in `paying` and `lines` stay the source of truth (append to them, never edit or remove): the index catches
+up with what was appended whenever a context is asked for. tests/unit/test_history.py holds the index to
+a plain recount over the records.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from partnerpay.commissions.engine_inputs import (
     CustomerContext,
@@ -25,11 +32,22 @@ from partnerpay.commissions.engine_inputs import (
     PartnerContext,
     PlanRules,
 )
-from partnerpay.kit.money import Rounding, percent_of
+from partnerpay.commissions.history_index import EARNING, PartnerIndex, period_start
+from partnerpay.kit.money import Rounding
 from partnerpay.plans.rules import Period, Rule, TierMode
 
-# Lines that count as earned under a rule for its caps and tiers (a bonus is its own, a two-tier share the recruiter's).
-EARNING = ("commission", "true_up")
+__all__ = [
+    "EARNING",
+    "History",
+    "Made",
+    "PartnerFacts",
+    "Paying",
+    "context_for",
+    "customer_context",
+    "earliest_needed",
+    "period_start",
+    "whole_months",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +90,7 @@ class History:
     lines: dict[str, list[Made]] = field(default_factory=lambda: defaultdict(list))  # by partner
     # By customer: (event id, occurred at) of every paying event, whoever's partner it was.
     customer_paid: dict[str, list[tuple[str, datetime]]] = field(default_factory=lambda: defaultdict(list))
+    _indexes: dict[str, PartnerIndex] = field(default_factory=dict, repr=False, compare=False)
 
     def add_paying(self, partner_id: str | None, customer_id: str, event_id: str, occurred_at: datetime) -> None:
         self.customer_paid[customer_id].append((event_id, occurred_at))
@@ -98,14 +117,13 @@ class History:
                 )
             )
 
-
-def period_start(period: Period, at: datetime) -> datetime:
-    at = at.astimezone(UTC)
-    if period is Period.MONTH:
-        return datetime(at.year, at.month, 1, tzinfo=UTC)
-    if period is Period.QUARTER:
-        return datetime(at.year, 3 * ((at.month - 1) // 3) + 1, 1, tzinfo=UTC)
-    return datetime(at.year, 1, 1, tzinfo=UTC)
+    def index_of(self, partner_id: str) -> PartnerIndex:
+        """The partner's index, caught up with every record appended since it was last asked for."""
+        index = self._indexes.get(partner_id)
+        if index is None:
+            index = self._indexes[partner_id] = PartnerIndex()
+        index.catch_up(self.paying.get(partner_id, ()), self.lines.get(partner_id, ()))
+        return index
 
 
 def whole_months(start: datetime, at: datetime) -> int:
@@ -141,62 +159,32 @@ def customer_context(history: History, event: EventFacts, paying: bool) -> Custo
 def context_for(
     history: History, *, partner: PartnerFacts, event: EventFacts, plan: PlanRules, rounding: Rounding
 ) -> PartnerContext:
-    at, customer = event.occurred_at, event.customer_id
-    paying = [p for p in history.paying.get(partner.id, ()) if p.occurred_at <= at and p.event_id != event.id]
-    others = [p for p in paying if p.customer_id != customer]
-    period_customers = {
-        period: len({p.customer_id for p in others if p.occurred_at >= period_start(period, at)}) for period in Period
-    }
-    mine = [
-        m
-        for m in history.lines.get(partner.id, ())
-        if m.plan_version_id == plan.version_id and m.event_at <= at and m.event_id != event.id
-    ]
-    paid_to_customer: dict[int, int] = defaultdict(int)
-    earned_in_cap_period: dict[int, int] = defaultdict(int)
+    """The partner's counts at the event: its paying events and its lines under this plan version that
+    occurred at or before it, the event itself left out."""
+    at, customer, exclude, version = event.occurred_at, event.customer_id, event.id, plan.version_id
+    index = history.index_of(partner.id)
+    starts = {period: period_start(period, at) for period in Period}
+    paying, lines = index.paying, index.lines
+    period_customers = {period: paying.others(period, starts[period], at, customer, exclude) for period in Period}
+    lines.want(version, plan.rules)
+    paid_to_customer: dict[int, int] = {}
+    earned_in_cap_period: dict[int, int] = {}
+    earlier_in_period: dict[int, list[EarlierLine]] = {}
     for number, rule in enumerate(plan.rules, start=1):
-        under = [m for m in mine if m.rule_number == number]
-        paid_to_customer[number] = sum(m.amount for m in under if m.kind == "commission" and m.customer_id == customer)
-        since = period_start(rule.caps.period, at)
-        earned_in_cap_period[number] = sum(m.amount for m in under if m.kind in EARNING and m.event_at >= since)
+        paid_to_customer[number] = lines.paid_to(version, customer, number, at, exclude)
+        cap = rule.caps.period
+        earned_in_cap_period[number] = lines.earned(version, number, cap, starts[cap], at, exclude)
+        if rule.tier_mode is TierMode.RETROACTIVE and rule.tier_period is not None:
+            tier = rule.tier_period
+            earlier_in_period[number] = lines.earlier(version, number, tier, starts[tier], at, exclude, rounding)
     return PartnerContext(
         partner_id=partner.id,
         status=partner.status,
         group_id=partner.group_id,
         period_customers=period_customers,
-        paid_to_customer=dict(paid_to_customer),
-        earned_in_cap_period=dict(earned_in_cap_period),
-        customers_before=len({p.customer_id for p in others}),
-        earlier_in_period=_earlier_in_period(plan, mine, at, rounding),
+        paid_to_customer=paid_to_customer,
+        earned_in_cap_period=earned_in_cap_period,
+        customers_before=paying.others(None, None, at, customer, exclude),
+        earlier_in_period=earlier_in_period,
         recruiter_id=partner.recruiter_id,
     )
-
-
-def _earlier_in_period(
-    plan: PlanRules, mine: Sequence[Made], at: datetime, rounding: Rounding
-) -> dict[int, list[EarlierLine]]:
-    """Per retroactive tier rule: the period's earlier commission lines with what each has earned so far.
-
-    A true-up lifted every earlier line of its period to its rate; replaying them in order gives each line's
-    earned amount. A true-up cut by a cap is counted as if whole, so a later true-up may pay less, never twice.
-    """
-    out: dict[int, list[EarlierLine]] = {}
-    for number, rule in enumerate(plan.rules, start=1):
-        if rule.tier_mode is not TierMode.RETROACTIVE or rule.tier_period is None:
-            continue
-        since = period_start(rule.tier_period, at)
-        under = sorted(
-            (m for m in mine if m.rule_number == number and m.event_at >= since and m.kind in EARNING),
-            key=lambda m: m.event_at,
-        )
-        bases: list[int] = []
-        earned: list[int] = []
-        for m in under:
-            if m.kind == "commission":
-                bases.append(m.base)
-                earned.append(m.amount)
-            else:
-                # Lifts every line so far; the true-up's own event line is at that rate already, so unchanged.
-                earned = [max(e, percent_of(b, m.rate_bp, rounding)) for b, e in zip(bases, earned, strict=True)]
-        out[number] = [EarlierLine(b, e) for b, e in zip(bases, earned, strict=True)]
-    return out

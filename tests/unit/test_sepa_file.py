@@ -284,3 +284,8 @@ def test_debtor_without_bic_is_identified_as_not_provided() -> None:
     ).content
     iso_xsd("pain.001.001.03").validate(content)
     assert "<DbtrAgt><FinInstnId><Othr><Id>NOTPROVIDED</Id></Othr></FinInstnId></DbtrAgt>" in content
+
+
+def test_skipping_validation_gives_the_same_file() -> None:
+    items = [item(n, 100 + n) for n in range(5)]
+    assert build(items, validate=False) == build(items, validate=True)

@@ -175,8 +175,8 @@ def sepa_file(
     """One pain.001 document with one PmtInf (one execution date, batch booking) holding one
     CdtTrfTxInf per payout. Every item is checked first: any bad item refuses the whole file,
     naming each partner. The result is validated against the ISO XSD before it is returned; that
-    costs about 0.8 ms per payout (xmlschema is pure Python), so a caller exporting a very large
-    batch again from stored inputs may pass validate=False."""
+    costs about 0.5 ms per payout (xmlschema is pure Python, 4x the cost of building the file), so
+    a caller exporting a very large batch again from stored inputs may pass validate=False."""
     if schema not in SCHEMAS:
         raise ValidationError(f"schema must be one of {', '.join(SCHEMAS)}, not {schema!r}", field="schema")
     msg_id = sepa_id(message_id)

@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
+from partnerpay.cli import app
 from partnerpay.commissions.history import History
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.commissions.plan_earn import event_facts, plan_rules, reversed_line_ids
@@ -339,3 +341,30 @@ class TestAnyArrivalOrder:
         assert standing(session, partner) == fresh_replay(session, program, partner)
         assert not run(session, program, partner, since=None).changed
         assert verify(session).ok
+
+
+class TestCli:
+    def test_dry_run_then_run_print_the_reversed_and_new_lines(
+        self, session_factory: sessionmaker[Session], database_url: str
+    ) -> None:
+        with session_factory() as session:
+            program = factories.program(session, T0, hold_days=30, default_percent_bp=1000)
+            partner = factories.partner(session, program, T0, name="Acme")
+            old = late_tier_story(session, program, partner)["in1"].id
+            session.commit()
+        cli = CliRunner(env={"PARTNERPAY_DATABASE_URL": database_url, "PARTNERPAY_SECRET_KEY": "s" * 40})
+        args = ["commissions", "recalculate", "--partner", partner.id, "--since", "2026-01-06"]
+        dry = cli.invoke(app, [*args, "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert "Would change (dry run, nothing written)" in dry.output and old in dry.output
+        assert "1 line(s) would be reversed, 1 created" in dry.output
+        real = cli.invoke(app, args)
+        assert real.exit_code == 0, real.output
+        assert f"reverses {old}" in real.output and "-€10.00" in real.output and "€30.00" in real.output
+        assert "4 event(s) of " in real.output and "replayed from 2026-01-01" in real.output
+        again = cli.invoke(app, ["commissions", "recalculate", "--partner", partner.id])
+        assert "nothing to change" in again.output
+        missing = cli.invoke(app, ["commissions", "recalculate", "--partner", "ptn_nope"])
+        assert missing.exit_code == 1 and "partner ptn_nope not found" in missing.output
+        with session_factory() as session:
+            assert verify(session).ok

@@ -69,6 +69,7 @@ class PartnerAdminOut(Out):
     owner_id: str | None
     status_reason: str | None
     status_changed_at: datetime | None
+    recruited_by_id: str | None = None
 
 
 class GroupFields(In):

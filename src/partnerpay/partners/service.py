@@ -19,6 +19,8 @@ from partnerpay.programs.service import get_program
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
+RECRUITER = "recruited_by_id"
+_MAX_CHAIN = 10_000  # a guard only: every write checks for a cycle, so a chain always ends
 
 
 def check_email(email: str, field: str = "email") -> str:
@@ -59,8 +61,11 @@ def create_partner(
     referral_code: str | None = None,
     status: PartnerStatus = PartnerStatus.ACTIVE,
     source: str = "staff",
+    recruited_by_id: str | None = None,
 ) -> Partner:
     get_program(session, actor, program_id)
+    if recruited_by_id is not None:
+        check_recruiter(session, program_id=program_id, partner_id=None, recruiter_id=recruited_by_id)
     if not name.strip():
         raise ValidationError("name must not be empty", field="name")
     email = check_email(email)
@@ -82,6 +87,7 @@ def create_partner(
         group_id=group_id,
         country=country,
         created_at=now,
+        recruited_by_id=recruited_by_id,
     )
     session.add(partner)
     session.flush()
@@ -93,9 +99,42 @@ def create_partner(
         object_id=partner.id,
         program_id=program_id,
         now=now,
-        after={"name": partner.name, "email": partner.email, "referral_code": code, "status": partner.status},
+        after={
+            "name": partner.name,
+            "email": partner.email,
+            "referral_code": code,
+            "status": partner.status,
+            **({RECRUITER: recruited_by_id} if recruited_by_id else {}),
+        },
     )
     return partner
+
+
+def check_recruiter(session: Session, *, program_id: str, partner_id: str | None, recruiter_id: str) -> Partner:
+    """The recruiter, when it is another partner of the same program and not recruited (directly or through
+    others) by this partner; else a 422 naming recruited_by_id. `partner_id` is None for a partner being made."""
+    recruiter = session.get(Partner, recruiter_id)
+    if recruiter is None or recruiter.program_id != program_id:
+        raise ValidationError(
+            f"there is no partner {recruiter_id!r} in this program to be the recruiter", field=RECRUITER
+        )
+    if recruiter.id == partner_id:
+        raise ValidationError("a partner cannot be its own recruiter", field=RECRUITER)
+    if partner_id is None:
+        return recruiter
+    chain = [recruiter.name]
+    above = recruiter.recruited_by_id
+    while above is not None and len(chain) < _MAX_CHAIN:
+        row = session.execute(select(Partner.name, Partner.recruited_by_id).where(Partner.id == above)).one()
+        chain.append(row.name)
+        if above == partner_id:
+            raise ValidationError(
+                f"{recruiter.name} is a recruit of this partner ({' → '.join(reversed(chain))}): a partner's "
+                "recruiter cannot be one of its own recruits",
+                field=RECRUITER,
+            )
+        above = row.recruited_by_id
+    return recruiter
 
 
 def get_partner(session: Session, actor: Actor, partner_id: str) -> Partner:

@@ -42,6 +42,17 @@ class PartnerIn(In):
     email: EmailStr
     group_id: StrictStr | None = None
     country: StrictStr | None = Field(default=None, min_length=2, max_length=2)
+    recruited_by_id: StrictStr | None = Field(
+        default=None, description="the partner who recruited this one (earns a plan rule's two-tier share)"
+    )
+
+
+class PartnerPatch(In):
+    """Only the fields sent change; null clears."""
+
+    recruited_by_id: StrictStr | None = Field(
+        default=None, description="another partner of the program, not one of this partner's own recruits"
+    )
 
 
 class PartnerOut(Out):
@@ -54,6 +65,7 @@ class PartnerOut(Out):
     group_id: str | None
     country: str | None
     created_at: datetime
+    recruited_by_id: str | None = None
 
 
 class BalanceOut(Out):

@@ -15,7 +15,7 @@ from partnerpay.commissions.adjustments import add_adjustment
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import PartnerpayError, ValidationError
 from partnerpay.kit.money import Money, format_money
-from partnerpay.partners import admin, groups, prospects
+from partnerpay.partners import admin, groups, prospects, recruiters
 from partnerpay.partners import queries as partner_queries
 from partnerpay.partners.models import Partner
 from partnerpay.partners.service import get_partner
@@ -95,6 +95,10 @@ def partner_page(
             "errors": errors or {},
             "values": values or {},
             "flags": flag_rows(session, me, status=None, partner_id=overview.partner.id, limit=20),
+            "recruiter": session.get(Partner, overview.partner.recruited_by_id)
+            if overview.partner.recruited_by_id
+            else None,
+            "recruits": recruiters.recruits_of(session, overview.partner.id, limit=50),
         }
     return render(request, "console/partner.html", context, status_code=status_code)
 
@@ -170,6 +174,22 @@ def set_group(
         return f"Moved to group {groups.get_group(s, me, group_id).name}." if group_id else "Removed from its group."
 
     return _after(request, me, partner_id, write(request, work), "owner", {})
+
+
+@router.post("/partners/{partner_id}/recruiter")
+def set_recruiter(
+    request: Request, partner_id: str, me: Actor = Staff, recruited_by_id: Text = "", csrf_token: Csrf = None
+) -> Response:
+    """Name the partner who recruited this one (two-tier); empty removes it."""
+    check_form_csrf(request, csrf_token)
+
+    def work(s: Session) -> str:
+        wanted = recruited_by_id.strip() or None
+        partner = recruiters.set_recruiter(s, actor=me, partner_id=partner_id, recruited_by_id=wanted, now=now(request))
+        recruiter = s.get(Partner, partner.recruited_by_id) if partner.recruited_by_id else None
+        return f"Recruiter set to {recruiter.name}." if recruiter else "Recruiter removed."
+
+    return _after(request, me, partner_id, write(request, work), "owner", {"recruited_by_id": recruited_by_id})
 
 
 @router.post("/partners/{partner_id}/adjustments")

@@ -10,15 +10,27 @@ from sqlalchemy import select
 
 from partnerpay.auth.actor import Actor, ActorType
 from partnerpay.commissions.queries import partner_balance
+from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.paging import paginate
+from partnerpay.partners import recruiters
 from partnerpay.partners import service as partners
 from partnerpay.programs import service as programs
 from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
 from partnerpay.web.api import idempotency
-from partnerpay.web.api.schemas import BalanceOut, PartnerIn, PartnerOut, ProgramIn, ProgramOut, dump, page
+from partnerpay.web.api.schemas import (
+    BalanceOut,
+    PartnerIn,
+    PartnerOut,
+    PartnerPatch,
+    ProgramIn,
+    ProgramOut,
+    dump,
+    page,
+)
 from partnerpay.web.api.v1.common import Caller, CursorParam, Limit, need, now, reader
+from partnerpay.web.security import factory
 
 router = APIRouter()
 
@@ -73,6 +85,19 @@ def create_partner(request: Request, body: PartnerIn, actor: Actor = Caller) -> 
 def read_partner(request: Request, partner_id: str, actor: Actor = Caller) -> dict[str, Any]:
     with reader(request, actor) as s:
         return dump(PartnerOut, partners.get_partner(s, actor, partner_id))
+
+
+@router.patch("/partners/{partner_id}", response_model=PartnerOut)
+def update_partner(request: Request, partner_id: str, body: PartnerPatch, actor: Actor = Caller) -> dict[str, Any]:
+    """Only the fields sent change: recruited_by_id names the recruiter, null removes it (audited)."""
+    need(actor, "write")
+    with unit_of_work(factory(request)) as s:
+        partner = partners.get_partner(s, actor, partner_id)
+        if "recruited_by_id" in body.model_fields_set:
+            partner = recruiters.set_recruiter(
+                s, actor=actor, partner_id=partner.id, recruited_by_id=body.recruited_by_id, now=now(request)
+            )
+        return dump(PartnerOut, partner)
 
 
 @router.get("/partners/{partner_id}/balance", response_model=BalanceOut)

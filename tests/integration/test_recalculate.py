@@ -127,6 +127,10 @@ def fresh_replay(session: Session, program: Program, partner: Partner) -> list[t
     )  # fmt: skip
 
 
+def made_on(session: Session, external_id: str) -> str:
+    return str(session.scalar(select(Event.id).where(Event.external_id == external_id)))
+
+
 def counts(session: Session) -> tuple[int, int, int, int]:
     return tuple(  # type: ignore[return-value]
         int(session.scalar(select(func.count()).select_from(table)) or 0)
@@ -265,6 +269,24 @@ class TestRecalculate:
             "usr_fin",
         )
         assert verify(session).ok
+
+    def test_a_payment_held_by_a_fraud_flag_counts_as_a_customer_but_earns_nothing(
+        self, session: Session, program: Program
+    ) -> None:
+        partner = factories.partner(session, program, T0, name="Acme", email="ana@acme.io")
+        on_plan(session, program, [MARGINAL])
+        for n, day in ((0, 0), (1, 2)):
+            pay(session, program, f"in{n}", f"c{n}", T0 + day * DAY, partner=partner)
+        data = EventIn(
+            program_id=program.id, type="invoice_paid", external_id="self", occurred_at=T0 + DAY,
+            customer_external_id="own", customer_email="ana@acme.io", partner_id=partner.id, amount=10_000,
+            currency="EUR",
+        )  # fmt: skip
+        held = record_event(session, actor=SYSTEM, data=data, now=T0 + 30 * DAY)
+        assert held.commissions == []  # self-referral: held until staff decide
+        result = run(session, program, partner)
+        assert [(x.event_id, x.amount) for x in result.created] == [(made_on(session, "in1"), 3000)]
+        assert [x[0] for x in standing(session, partner)] == ["in0", "in1"]
 
     def test_only_staff_who_approve_or_a_writing_key_may_recalculate_and_other_programs_partners_are_not_found(
         self, session: Session, program: Program, partner: Partner

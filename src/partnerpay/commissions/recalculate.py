@@ -12,7 +12,7 @@ enqueues for such an event (commissions/recalculate_auto.py).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor, ActorType
-from partnerpay.commissions.engine_inputs import EngineLine
+from partnerpay.commissions.engine_inputs import EngineLine, EventFacts
 from partnerpay.commissions.explain import with_attribution
-from partnerpay.commissions.history import History, Made, earliest_needed
+from partnerpay.commissions.history import earliest_needed
 from partnerpay.commissions.models import CommissionLine, LineStatus
-from partnerpay.commissions.plan_earn import PAYING_TYPES, event_facts, plan_rules, reversed_line_ids
+from partnerpay.commissions.plan_earn import event_facts, plan_rules, reversed_line_ids
+from partnerpay.commissions.recalculate_history import held_payments, history_before
 from partnerpay.commissions.replay import replay
 from partnerpay.commissions.service import UNPAID, LineDraft, line_snapshot, post_lines
 from partnerpay.events.models import Customer, Event
@@ -37,7 +38,7 @@ from partnerpay.partners.service import get_partner
 from partnerpay.plans.resolve import PlanBook, load_book
 from partnerpay.plans.rules import Rule
 from partnerpay.programs.models import Program
-from partnerpay.tracking import adoption, fraud
+from partnerpay.tracking import adoption
 from partnerpay.tracking.attribution_models import Attribution
 
 REVERSAL = "reversal"
@@ -121,7 +122,7 @@ def recalculate(
     start = replay_start(session, book, partner, since)
     events = _events(session, partner.id, start)
     result = Recalculation(partner.id, since, start, events=len(events), dry_run=dry_run)
-    held = {e.id for e, _ in events if e.type in PAYING_TYPES and fraud.holds(session, program, e)}
+    held = held_payments(session, program, partner.id, start)
     expected = _replayed(session, program, book, partner, events, start, held, now)
     stored = _stored(session, partner.id, start, held)
     to_reverse: list[CommissionLine] = []
@@ -222,71 +223,28 @@ def _replayed(
     now: datetime,
 ) -> dict[Key, EngineLine]:
     """The lines the partner's events make when evaluated in time order after what came before `start`."""
-    history = _history_before(session, partner.id, start, {e.id for e, _ in events})
-    facts = ((event_facts(e, external_id), partner.id) for e, external_id in events)
+    history = history_before(session, partner.id, start, {e.id for e, _ in events})
+
+    def facts() -> Iterator[tuple[EventFacts, str | None]]:
+        # Pulled one at a time, after the previous event's lines are in the history.
+        for event, external_id in events:
+            fact = event_facts(event, external_id)
+            if event.id in held:
+                # A held payment earns nothing until its flag is cleared, as live; it still counts as paying.
+                history.add_paying(partner.id, fact.customer_id, fact.id, fact.occurred_at)
+                continue
+            yield fact, partner.id
+
     expected: dict[Key, EngineLine] = {}
     for done in replay(
-        program, {partner.id: partner}, facts, lambda p, at: plan_rules(book, p, at), history=history, now=now
+        program, {partner.id: partner}, facts(), lambda p, at: plan_rules(book, p, at), history=history, now=now
     ):
-        if done.event.id in held:
-            # A held payment earns nothing until its flag is cleared, as live; it still counts as paying.
-            for owner in {x.draft.partner_id for x in done.lines}:
-                history.lines[owner] = [m for m in history.lines[owner] if m.event_id != done.event.id]
-            continue
         for line in done.lines:
             d = line.draft
             if d.kind not in DERIVED:
                 continue  # the replay's own clawbacks: the stored ones are reversed and re-made from refunds
             expected[(d.event_id, d.kind, d.rule_number, d.partner_id)] = line
     return expected
-
-
-def _history_before(session: Session, partner_id: str, start: datetime | None, replayed: set[str]) -> History:
-    """What the replay cannot accumulate itself, read as plan_earn.load_history reads it: the payments of the
-    replayed events' customers that are not replayed (earlier, or another partner's) and the partner's lines on
-    events not replayed (for per-customer caps)."""
-    history = History()
-    customers = select(Event.customer_id).where(Event.partner_id == partner_id)
-    if start is not None:
-        customers = customers.where(Event.occurred_at >= start)
-    paid = select(Event.id, Event.partner_id, Event.customer_id, Event.occurred_at).where(
-        Event.type.in_(PAYING_TYPES), Event.customer_id.in_(customers)
-    )
-    for event_id, owner, customer_id, occurred_at in session.execute(paid.order_by(Event.occurred_at, Event.id)):
-        if event_id not in replayed:
-            history.add_paying(owner if owner == partner_id else None, customer_id, event_id, occurred_at)
-    lines = (
-        select(CommissionLine, Event.occurred_at)
-        .join(Event, Event.id == CommissionLine.event_id)
-        .where(
-            CommissionLine.partner_id == partner_id,
-            CommissionLine.plan_version_id.is_not(None),
-            CommissionLine.status != LineStatus.REJECTED.value,
-            CommissionLine.id.not_in(reversed_line_ids()),
-        )
-        .order_by(Event.occurred_at, CommissionLine.created_at, CommissionLine.id)
-    )
-    if start is not None:
-        lines = lines.where(or_(Event.occurred_at >= start, CommissionLine.customer_id.in_(customers)))
-    for line, event_at in session.execute(lines):
-        if line.event_id in replayed:
-            continue
-        assert line.plan_version_id is not None and line.rule_number is not None
-        history.lines[partner_id].append(
-            Made(
-                line.partner_id,
-                line.customer_id,
-                line.event_id,
-                event_at,
-                line.kind,
-                line.amount,
-                line.base_amount or 0,
-                line.rate_bp or 0,
-                line.plan_version_id,
-                line.rule_number,
-            )
-        )
-    return history
 
 
 def _stored(

@@ -77,7 +77,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.clock = clock or SystemClock()
     app.state.secret_box = settings.secret_box()
     # Webhooks: decrypted secrets for a few seconds, and the group commit of verified deliveries.
-    app.state.webhook_secrets = SecretCache(settings.webhook_secret_cache_seconds)
+    app.state.webhook_secrets = SecretCache(
+        settings.webhook_secret_cache_seconds, readers=app.state.read_factory, box=app.state.secret_box
+    )
     app.state.delivery_writer = DeliveryWriter(app.state.session_factory, app.state.read_factory)
     # 10 tries per account or address in 15 minutes: plenty for people, useless for guessing.
     app.state.login_limiter = SlidingWindowLimiter(limit=10, window=timedelta(minutes=15), clock=app.state.clock)

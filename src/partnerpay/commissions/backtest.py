@@ -38,11 +38,14 @@ from partnerpay.commissions.plan_earn import PAYING_TYPES, event_facts, plan_rul
 from partnerpay.commissions.replay import Chooser, Reversals, remember, replay
 from partnerpay.commissions.service import LineDraft
 from partnerpay.events.models import Customer, Event
+from partnerpay.fx.conversion import Converted
+from partnerpay.fx.service import to_program_currency
 from partnerpay.kit.errors import Forbidden, NotFound, ValidationError
 from partnerpay.partners.models import Partner
 from partnerpay.plans.models import AssignmentScope, Plan, PlanVersion, VersionStatus
 from partnerpay.plans.resolve import PlanBook, load_book
 from partnerpay.plans.service import get_plan, versions_of
+from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
 
 RECALCULATED = "reversal"  # the kind of line a recalculation reverses a line with (commissions/recalculate.py)
@@ -220,6 +223,37 @@ def _root_events(lines: Sequence[CommissionLine]) -> dict[str, str]:
     return roots
 
 
+@dataclass
+class _Window:
+    events: list[tuple[EventFacts, str | None]] = field(default_factory=list)  # to replay, in order
+    history: History = field(default_factory=History)
+    reversals: Reversals = field(default_factory=Reversals)
+    originals: dict[str, str] = field(default_factory=dict)  # reversal id -> the event it names
+    converted: dict[str, Converted] = field(default_factory=dict)
+    paying_before: int = 0
+
+
+def _read(session: Session, program: Program, since: datetime, until: datetime) -> _Window:
+    """The window's events to replay, with what came before remembered (payments and refunds, no lines)."""
+    window = _Window()
+    for facts, partner_id, original_id in _events(session, program.id, until):
+        if original_id is not None:
+            window.originals[facts.id] = original_id
+        if facts.occurred_at < since:
+            remember(window.history, window.reversals, facts, partner_id, original_id=original_id)
+            window.paying_before += facts.type in PAYING_TYPES
+            continue
+        window.events.append((facts, partner_id))
+        if facts.type not in window.reversals.kinds:
+            # An event in another currency earns on its amount at the rate of its day, as live.
+            rate = to_program_currency(
+                session, program, amount=facts.amount, currency=facts.currency, at=facts.occurred_at
+            )
+            if rate is not None:
+                window.converted[facts.id] = rate
+    return window
+
+
 def simulate(
     session: Session, actor: Actor, plan_id: str, start: date, end: date, version: int | None = None
 ) -> Simulation:
@@ -234,23 +268,20 @@ def simulate(
     choose, simulated = chooser(load_book(session, program.id), plan, chosen)
     partners = {p.id: p for p in session.scalars(select(Partner).where(Partner.program_id == program.id))}
 
-    history, reversals = History(), Reversals()
-    window: list[tuple[EventFacts, str | None]] = []
-    originals: dict[str, str] = {}
-    paying_before = 0
-    for facts, partner_id, original_id in _events(session, program.id, until):
-        if original_id is not None:
-            originals[facts.id] = original_id
-        if facts.occurred_at < since:
-            remember(history, reversals, facts, partner_id, original_id=original_id)
-            paying_before += facts.type in PAYING_TYPES
-        else:
-            window.append((facts, partner_id))
-
+    window = _read(session, program, since, until)
     covered: set[str] = set()  # events the simulated version applied to
     lines: list[LineDraft] = []
     origin: dict[str, str] = {}  # would-be line id -> the event it counts with
-    for done in replay(program, partners, window, choose, history=history, reversals=reversals, originals=originals):
+    for done in replay(
+        program,
+        partners,
+        window.events,
+        choose,
+        history=window.history,
+        reversals=window.reversals,
+        originals=window.originals,
+        converted=window.converted,
+    ):
         if done.plan is not None and done.plan.version_id == simulated.version_id:
             covered.add(done.event.id)
         for line in done.lines:
@@ -271,7 +302,7 @@ def simulate(
         partners=partners,
         would=would,
         was=was,
-        counts=(len(window), len(covered), paying_before),
+        counts=(len(window.events), len(covered), window.paying_before),
     )
 
 

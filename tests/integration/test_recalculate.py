@@ -36,6 +36,8 @@ from partnerpay.ledger import service as ledger
 from partnerpay.ledger.models import AccountKind, LedgerTransaction
 from partnerpay.ledger.verify import verify
 from partnerpay.partners.models import Partner
+from partnerpay.payouts.models import Payout
+from partnerpay.payouts.service import approve_batch, create_payout_run, mark_batch_paid
 from partnerpay.plans.assignments import assign_plan
 from partnerpay.plans.resolve import load_book
 from partnerpay.plans.service import create_plan, publish
@@ -129,6 +131,19 @@ def fresh_replay(session: Session, program: Program, partner: Partner) -> list[t
 
 def made_on(session: Session, external_id: str) -> str:
     return str(session.scalar(select(Event.id).where(Event.external_id == external_id)))
+
+
+FINANCE = Actor(ActorType.STAFF, "usr_fin", frozenset({"read", "write", "approve", "payouts"}), label="fin")
+
+
+def paid_out(session: Session, program: Program, at: datetime) -> list[tuple[str, int]]:
+    """A payout run of everything approved and past its hold, approved and marked paid: (partner, amount)."""
+    result = create_payout_run(session, actor=FINANCE, program_id=program.id, now=at)
+    assert result.batch is not None
+    approve_batch(session, actor=SYSTEM, batch_id=result.batch.id, now=at)
+    mark_batch_paid(session, actor=SYSTEM, batch_id=result.batch.id, now=at)
+    payouts = session.scalars(select(Payout).where(Payout.batch_id == result.batch.id)).all()
+    return sorted((p.partner_id, p.amount) for p in payouts)
 
 
 def counts(session: Session) -> tuple[int, int, int, int]:
@@ -287,6 +302,51 @@ class TestRecalculate:
         result = run(session, program, partner)
         assert [(x.event_id, x.amount) for x in result.created] == [(made_on(session, "in1"), 3000)]
         assert [x[0] for x in standing(session, partner)] == ["in0", "in1"]
+
+    def test_a_paid_original_is_reversed_at_once_and_nets_against_the_next_payout(
+        self, session: Session, program: Program, partner: Partner
+    ) -> None:
+        on_plan(session, program, [MARGINAL])
+        made = [pay(session, program, f"in{n}", f"c{n}", T0 + d * DAY, partner=partner)[0] for n, d in ((0, 0), (1, 2))]
+        approve_lines(session, actor=FINANCE, ids=[x.id for x in made], now=T0 + 31 * DAY)
+        paid_out(session, program, T0 + 40 * DAY)
+        pay(session, program, "late", "c9", T0 + DAY, partner=partner)  # €10.00, pending
+        [reversed_] = run(session, program, partner, now=T0 + 45 * DAY).reversed
+        assert reversed_.original.id == made[1].id and reversed_.original.status == "paid"
+        assert reversed_.reversal is not None
+        assert (reversed_.reversal.status, reversed_.reversal.hold_until, reversed_.reversal.amount) == (
+            "approved",
+            T0 + 45 * DAY,
+            -1000,
+        )
+        assert verify(session).ok
+        new = session.scalars(
+            select(CommissionLine).where(CommissionLine.status == "pending", CommissionLine.kind == "commission")
+        ).all()
+        approve_lines(session, actor=FINANCE, ids=[x.id for x in new], now=T0 + 46 * DAY)
+        payout = paid_out(session, program, T0 + 80 * DAY)
+        assert payout == [(partner.id, 3000)]  # late €10.00 + new €30.00 - reversed €10.00
+        assert verify(session).ok
+
+    def test_the_recruiters_two_tier_share_follows_the_recruits_line(
+        self, session: Session, program: Program, partner: Partner
+    ) -> None:
+        recruit = factories.partner(session, program, T0, name="Recruit")
+        recruit.recruited_by_id = partner.id
+        session.flush()
+        on_plan(session, program, [{**MARGINAL, "two_tier_percent_bp": 1000}])
+        for n, day in ((0, 0), (1, 2), (2, 4)):
+            pay(session, program, f"in{n}", f"c{n}", T0 + day * DAY, partner=recruit)
+        pay(session, program, "late", "c9", T0 + DAY, partner=recruit)
+        result = run(session, program, recruit)
+        assert sorted((r.original.partner_id, r.original.kind, r.original.amount) for r in result.reversed) == sorted(
+            [(recruit.id, "commission", 1000), (partner.id, "two_tier", 100)]
+        )
+        assert sorted((x.partner_id, x.kind, x.amount) for x in result.created) == sorted(
+            [(recruit.id, "commission", 3000), (partner.id, "two_tier", 300)]
+        )
+        assert standing(session, recruit) == fresh_replay(session, program, recruit)
+        assert verify(session).ok
 
     def test_only_staff_who_approve_or_a_writing_key_may_recalculate_and_other_programs_partners_are_not_found(
         self, session: Session, program: Program, partner: Partner

@@ -264,6 +264,8 @@ def _stored(
             or_(CommissionLine.partner_id == partner_id, CommissionLine.kind == "two_tier"),
         )
         .order_by(CommissionLine.created_at, CommissionLine.id)
+        # Statuses as stored now: approvals and payout runs move them by bulk UPDATE, past loaded objects.
+        .execution_options(populate_existing=True)
     ).all()
     out: dict[Key, list[CommissionLine]] = defaultdict(list)
     for line in rows:
@@ -287,6 +289,7 @@ def _clawbacks_of(session: Session, lines: Sequence[CommissionLine]) -> list[Com
                 CommissionLine.id.not_in(reversed_line_ids()),
             )
             .order_by(CommissionLine.created_at, CommissionLine.id)
+            .execution_options(populate_existing=True)
         ).all()
         found += more
         frontier = [x.id for x in more]

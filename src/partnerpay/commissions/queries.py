@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.paging import Page, paginate
 from partnerpay.partners.models import Partner
+from partnerpay.plans.models import Plan, PlanVersion
 
 
 def list_lines(
@@ -39,6 +41,26 @@ def list_lines(
             raise ValidationError(f"status must be one of {[s.value for s in LineStatus]}", field="status")
         stmt = stmt.where(CommissionLine.status == status)
     return paginate(session, stmt, CommissionLine.id, cursor=cursor, limit=limit)
+
+
+@dataclass(frozen=True)
+class PlanCitation:
+    plan_id: str
+    plan_name: str
+    version: int
+
+
+def plan_citations(session: Session, version_ids: Iterable[str | None]) -> dict[str, PlanCitation]:
+    """Plan id, name and version number of each plan version named, in one read (for a page of lines)."""
+    wanted = sorted({v for v in version_ids if v})
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(PlanVersion.id, Plan.id, Plan.name, PlanVersion.version)
+        .join(Plan, Plan.id == PlanVersion.plan_id)
+        .where(PlanVersion.id.in_(wanted))
+    )
+    return {version_id: PlanCitation(plan_id, name, number) for version_id, plan_id, name, number in rows}
 
 
 @dataclass(frozen=True)

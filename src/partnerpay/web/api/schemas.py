@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictInt, StrictStr
+from sqlalchemy.orm import Session
+
+from partnerpay.commissions.queries import plan_citations
 
 
 class In(BaseModel):
@@ -102,6 +106,11 @@ class LineOut(Out):
     created_at: datetime
     created_by: str | None = Field(default=None, description="who added a manual adjustment")
     reason: str | None = Field(default=None, description="why a manual adjustment was made")
+    plan_version_id: str | None = Field(default=None, description="the plan version that made the line; null: none")
+    rule_number: int | None = Field(default=None, description="the rule of that version (from 1) that made it")
+    plan_id: str | None = Field(default=None, description="the plan of that version (see lines_out)")
+    plan_name: str | None = Field(default=None, description="its name, as cited in the explanation")
+    plan_version: int | None = Field(default=None, description="the version number, as cited (v4)")
 
 
 class EventOut(Out):
@@ -166,3 +175,16 @@ def dump(model: type[Out], obj: Any) -> dict[str, Any]:
 
 def page(model: type[Out], rows: list[Any], next_cursor: str | None) -> dict[str, Any]:
     return {"data": [dump(model, r) for r in rows], "next_cursor": next_cursor}
+
+
+def lines_out(session: Session, lines: Sequence[Any], model: type[LineOut] = LineOut) -> list[dict[str, Any]]:
+    """Commission lines as LineOut with the plan they cite (id, name, version number) read in one query."""
+    cited = plan_citations(session, (line.plan_version_id for line in lines))
+    out = []
+    for line in lines:
+        row = dump(model, line)
+        citation = cited.get(line.plan_version_id) if line.plan_version_id else None
+        if citation is not None:
+            row.update(plan_id=citation.plan_id, plan_name=citation.plan_name, plan_version=citation.version)
+        out.append(row)
+    return out

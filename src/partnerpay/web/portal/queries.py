@@ -34,10 +34,28 @@ class PayoutRef:
 class LineView:
     line: CommissionLine
     next_step: str
+    status_text: str = ""  # the status with its date: "payable from 12 Mar 2026", "paid on 14 Mar 2026"
 
 
 def _day(value: datetime) -> str:
     return f"{value:%d %b %Y}".lstrip("0")
+
+
+def status_text(line: CommissionLine, payout: PayoutRef | None, now: datetime) -> str:
+    """The line's status with the date that matters to the partner: when it becomes payable (the end of its
+    hold), when it was approved, when it was paid."""
+    payable = f"payable from {_day(line.hold_until)}" if line.hold_until > now else "payable now"
+    if line.status == LineStatus.PENDING.value:
+        return f"pending approval; {payable}" if line.hold_until > now else "pending approval"
+    if line.status == LineStatus.APPROVED.value:
+        approved = f"approved {_day(line.approved_at)}" if line.approved_at else "approved"
+        return f"{approved}; {payable}"
+    if line.status == LineStatus.IN_BATCH.value:
+        return f"in payout {payout.payout_id}" if payout is not None else "in a payout"
+    if line.status == LineStatus.PAID.value:
+        verb = "netted" if line.amount < 0 else "paid"
+        return f"{verb} on {_day(payout.paid_at)}" if payout is not None and payout.paid_at else verb
+    return line.status.replace("_", " ")
 
 
 def next_step(line: CommissionLine, payout: PayoutRef | None, now: datetime) -> str:
@@ -79,10 +97,11 @@ def partner_lines(
     if before:
         stmt = stmt.where(CommissionLine.id < before)
     rows = session.execute(stmt).all()
-    views = [
-        LineView(line, next_step(line, PayoutRef(pid, bid, bstatus, paid) if pid and bid else None, now))
+    refs = [
+        (line, PayoutRef(pid, bid, bstatus, paid) if pid and bid else None)
         for line, pid, bid, bstatus, paid in rows[:limit]
     ]
+    views = [LineView(line, next_step(line, ref, now), status_text(line, ref, now)) for line, ref in refs]
     older = views[-1].line.id if len(rows) > limit and views else None
     return views, older
 

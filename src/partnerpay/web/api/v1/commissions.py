@@ -11,7 +11,7 @@ from partnerpay.auth.actor import Actor
 from partnerpay.commissions import service
 from partnerpay.commissions.queries import list_lines
 from partnerpay.web.api import idempotency
-from partnerpay.web.api.schemas import IdsIn, LineOut, RejectIn, page
+from partnerpay.web.api.schemas import IdsIn, RejectIn, lines_out
 from partnerpay.web.api.v1.common import Caller, CursorParam, Limit, now, reader
 
 router = APIRouter()
@@ -31,7 +31,7 @@ def commissions(
         result = list_lines(
             s, actor, program_id=program_id, partner_id=partner_id, status=status, cursor=cursor, limit=limit
         )
-        return page(LineOut, result.data, result.next_cursor)
+        return {"data": lines_out(s, result.data), "next_cursor": result.next_cursor}
 
 
 @router.post("/commissions/approve")

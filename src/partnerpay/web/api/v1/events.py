@@ -9,7 +9,7 @@ from partnerpay.auth.actor import Actor
 from partnerpay.events.schemas import EventIn
 from partnerpay.inbox.ingest import ingest_event
 from partnerpay.web.api import idempotency
-from partnerpay.web.api.schemas import EventOut, LineOut, dump
+from partnerpay.web.api.schemas import EventOut, dump, lines_out
 from partnerpay.web.api.v1.common import Caller, need, now
 
 router = APIRouter()
@@ -25,7 +25,7 @@ def create_event(request: Request, body: EventIn, actor: Actor = Caller) -> JSON
         recorded = ingest_event(session, actor=actor, data=body, now=now(request))
         payload = {
             "event": dump(EventOut, recorded.event),
-            "commissions": [dump(LineOut, line) for line in recorded.commissions],
+            "commissions": lines_out(session, recorded.commissions),
         }
         return (201 if recorded.created else 200), payload
 

@@ -27,6 +27,7 @@ from partnerpay.commissions.service import approve_lines
 from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import EventIn
 from partnerpay.events.service import record_event
+from partnerpay.fx.service import add_rates
 from partnerpay.jobs.handlers import build_registry
 from partnerpay.jobs.models import JobStatus, OutboxJob
 from partnerpay.jobs.worker import Worker
@@ -82,6 +83,7 @@ def pay(
     amount: int = 10_000,
     type: str = "invoice_paid",
     original: str | None = None,
+    currency: str | None = None,
 ) -> list[CommissionLine]:
     data = EventIn(
         program_id=program.id,
@@ -91,7 +93,7 @@ def pay(
         customer_external_id=customer,
         partner_id=partner.id if partner else None,
         amount=amount,
-        currency=program.currency,
+        currency=currency or program.currency,
         original_external_id=original,
     )
     # Recorded a day after it happened, except a late one, which is recorded whenever the test says.
@@ -346,6 +348,23 @@ class TestRecalculate:
             [(recruit.id, "commission", 3000), (partner.id, "two_tier", 300)]
         )
         assert standing(session, recruit) == fresh_replay(session, program, recruit)
+        assert verify(session).ok
+
+    def test_invoices_in_another_currency_are_replayed_at_their_days_rate(
+        self, session: Session, program: Program, partner: Partner
+    ) -> None:
+        add_rates(
+            session, SYSTEM, program.id,
+            [{"base": "USD", "quote": "EUR", "rate": "0.5", "rate_date": "2025-12-01", "source": "ECB"}], T0 - 30 * DAY,
+        )  # fmt: skip
+        on_plan(session, program, [MARGINAL])
+        for n, day in ((0, 0), (1, 2)):
+            pay(session, program, f"in{n}", f"c{n}", T0 + day * DAY, partner=partner, amount=20_000, currency="USD")
+        pay(session, program, "late", "c9", T0 + DAY, partner=partner, amount=20_000, currency="USD")
+        [new] = run(session, program, partner).created
+        assert (new.amount, new.base_amount, new.currency) == (3000, 10_000, "EUR")  # 30 % of $200.00 at 0.5
+        assert "converted: $200.00" in new.explanation
+        assert not run(session, program, partner, now=T0 + 41 * DAY).changed
         assert verify(session).ok
 
     def test_only_staff_who_approve_or_a_writing_key_may_recalculate_and_other_programs_partners_are_not_found(

@@ -27,9 +27,10 @@ from partnerpay.commissions.history import earliest_needed
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.commissions.plan_earn import event_facts, plan_rules, reversed_line_ids
 from partnerpay.commissions.recalculate_history import held_payments, history_before
-from partnerpay.commissions.replay import replay
+from partnerpay.commissions.replay import NOT_TRIGGER_TYPES, replay
 from partnerpay.commissions.service import UNPAID, LineDraft, line_snapshot, post_lines
 from partnerpay.events.models import Customer, Event
+from partnerpay.fx.service import to_program_currency
 from partnerpay.kit.errors import Forbidden, NotFound, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.kit.money import format_money
@@ -235,9 +236,23 @@ def _replayed(
                 continue
             yield fact, partner.id
 
+    # An event in another currency earns on its amount at the rate of its day, as live (plan_earn.earn).
+    converted = {
+        e.id: rate
+        for e, _ in events
+        if e.currency not in (None, program.currency) and e.type not in NOT_TRIGGER_TYPES
+        for rate in [to_program_currency(session, program, amount=e.amount, currency=e.currency, at=e.occurred_at)]
+        if rate is not None
+    }
     expected: dict[Key, EngineLine] = {}
     for done in replay(
-        program, {partner.id: partner}, facts(), lambda p, at: plan_rules(book, p, at), history=history, now=now
+        program,
+        {partner.id: partner},
+        facts(),
+        lambda p, at: plan_rules(book, p, at),
+        history=history,
+        now=now,
+        converted=converted,
     ):
         for line in done.lines:
             d = line.draft

@@ -271,7 +271,7 @@ class TestOrder:
             "created": 1768480000,
         }
         shop.deliver(event("evt_d", "charge.dispute.created", dispute))
-        shop.deliver(event("evt_dw", "charge.dispute.closed", {**dispute, "status": "won"}))
+        shop.deliver(event("evt_dw", "charge.dispute.closed", {**dispute, "status": "won"}, created=1768485000))
         sub = {
             "id": "sub_1",
             "object": "subscription",
@@ -293,6 +293,7 @@ class TestOrder:
         types = sorted((e.type, e.amount) for e in shop.events())
         assert types == [
             ("chargeback", 10_000),
+            ("chargeback_reversed", 10_000),  # the dispute was won: the money counts as paid again
             ("invoice_paid", 10_000),
             ("signup", None),
             ("subscription_canceled", None),
@@ -300,15 +301,14 @@ class TestOrder:
         ]
         assert all(e.partner_id == shop.partner_id for e in shop.events())
         notes = {i.external_id: (i.status, i.note or "") for i in shop.items()}
-        assert notes["evt_dw"][0] == "ignored" and "dispute won" in notes["evt_dw"][1]
-        # The chargeback took back all it paid: the customer ends refunded (a later cancellation does not
-        # hide that), with no lifetime revenue, whatever order the events arrived in.
+        assert notes["evt_dw"][0] == "processed"
+        # The chargeback took back all it paid, the won dispute gave it back, then the customer canceled.
         updated = next(e for e in shop.events() if e.type == "subscription_updated")
         assert updated.metadata_json is not None and updated.metadata_json["status"] == "active"
         with shop.factory() as s:
             customer_row = s.scalar(select(Customer).where(Customer.external_id == "cus_A"))
             assert customer_row is not None
-            assert (customer_row.status, customer_row.lifetime_revenue) == ("refunded", 0)
+            assert (customer_row.status, customer_row.lifetime_revenue) == ("canceled", 10_000)
 
     def test_a_subscription_update_without_a_status_change_is_ignored(self, shop: Shop) -> None:
         sub = {"id": "sub_1", "object": "subscription", "customer": "cus_A", "status": "active"}

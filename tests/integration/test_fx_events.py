@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.commissions.models import CommissionLine
+from partnerpay.events.import_csv import ImportRejected, ImportReport
+from partnerpay.events.importer import import_events
 from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import EventIn
 from partnerpay.events.service import record_event
@@ -185,10 +187,6 @@ class TestRefunds:
         assert rest.amount == -8132  # the whole line back, to the cent: 10,842 - 2,710
         assert payable(session, program, partner) == 0
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="commissions/reversal.claw_back does not yet pass line_currency=line.currency to clawback_explanation",
-    )
     def test_a_clawback_explanation_says_the_refund_in_its_currency_and_the_line_in_the_programs(
         self, session: Session, program: Program, partner: Partner
     ) -> None:
@@ -271,6 +269,45 @@ class TestBatch:
         assert refused.value.field == "currency" and refused.value.message.startswith(
             "row 2: this program pays in USD; an event in EUR on 2026-03-03 needs a EUR→USD rate"
         )
+
+
+class TestCsvImport:
+    HEADER = "type,external_id,occurred_at,customer_external_id,partner_id,amount,currency"
+
+    def run(self, session: Session, program: Program, *rows: str) -> ImportReport:
+        data = ("\n".join([self.HEADER, *rows]) + "\n").encode()
+        return import_events(
+            session, actor=SYSTEM, program_id=program.id, data=data, filename="events.csv", now=T0 + DAY
+        )
+
+    def test_a_row_in_a_currency_the_program_has_rates_for_earns_converted(
+        self, session: Session, program: Program, partner: Partner
+    ) -> None:
+        rates(session, program, ("EUR", "USD", "1.0842", "2026-03-02"))
+        report = self.run(session, program, f"invoice_paid,in1,2026-03-03T09:00:00Z,c1,{partner.id},100000,EUR")
+        assert (report.created, report.commissions) == (1, 1)
+        [line] = session.scalars(select(CommissionLine)).all()
+        assert (line.amount, line.currency, line.base_amount) == (10_842, "USD", 108_420)
+
+    def test_a_currency_without_any_rate_is_refused_at_its_cell_and_one_older_than_its_rates_at_its_row(
+        self, session: Session, program: Program, partner: Partner
+    ) -> None:
+        with pytest.raises(ImportRejected) as no_rate:
+            self.run(session, program, f"invoice_paid,in1,2026-03-03T09:00:00Z,c1,{partner.id},100000,EUR")
+        [error] = no_rate.value.report.errors
+        assert (error.row, error.column, error.message) == (
+            2,
+            "currency",
+            f"this program pays in USD; EUR is not accepted without a EUR→USD rate (POST /programs/{program.id}"
+            "/fx-rates)",
+        )
+        rates(session, program, ("EUR", "USD", "1.0842", "2026-03-02"))
+        with pytest.raises(ImportRejected) as too_old:
+            self.run(session, program, f"invoice_paid,in1,2026-03-01T09:00:00Z,c1,{partner.id},100000,EUR")
+        [error] = too_old.value.report.errors
+        assert (error.row, error.column) == (2, "currency")
+        assert error.message.startswith("this program pays in USD; an event in EUR on 2026-03-01 needs a EUR→USD")
+        assert session.scalars(select(Event)).all() == []
 
 
 _numbers = count()

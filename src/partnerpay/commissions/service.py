@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
-from partnerpay.commissions.clawbacks import clawback_due
-from partnerpay.commissions.explain import clawback_explanation, commission_explanation
+from partnerpay.commissions.explain import commission_explanation
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.events.models import Customer, Event
 from partnerpay.fx.service import Converted, to_program_currency
@@ -258,80 +257,21 @@ def claw_back(
     chosen_newest_first: bool,
     now: datetime,
 ) -> list[CommissionLine]:
-    """Negative lines for the part of `original` that `refund` took back, never more than was earned.
+    """Negative lines for the part of `original` that `refund` took back, never more than was earned
+    (commissions/reversal.py: proportional, citing the rule, within the rule's clawback window)."""
+    # Imported here: reversal builds on this module's posting and snapshot helpers.
+    from partnerpay.commissions import reversal
 
-    While the original line is unpaid, its clawback shares its status and hold, so both are approved
-    and paid (netted) together; once it is in a batch or paid, the clawback is payable at once and
-    nets against the partner's next payout.
-    """
-    assert original.amount
-    refunded_total = refunded_before + refunded
-    originals = session.scalars(
-        select(CommissionLine).where(
-            CommissionLine.event_id == original.id,
-            CommissionLine.kind == "commission",
-            CommissionLine.status != LineStatus.REJECTED.value,
-        )
-    ).all()
-    made: list[CommissionLine] = []
-    for line in originals:
-        clawed = -int(
-            session.scalar(
-                select(func.coalesce(func.sum(CommissionLine.amount), 0)).where(
-                    CommissionLine.reverses_line_id == line.id,
-                    CommissionLine.status != LineStatus.REJECTED.value,
-                )
-            )
-            or 0
-        )
-        amount = clawback_due(line.amount, clawed, refunded_total, original.amount, line.rounding)
-        if amount == 0:
-            continue
-        unpaid = line.status in UNPAID
-        clawback = CommissionLine(
-            id=new_id("com"),
-            program_id=line.program_id,
-            partner_id=line.partner_id,
-            customer_id=line.customer_id,
-            event_id=refund.id,
-            kind="clawback",
-            amount=amount,
-            currency=line.currency,
-            base_amount=-refunded,
-            rate_bp=line.rate_bp,
-            rounding=line.rounding,
-            status=line.status if unpaid else LineStatus.APPROVED.value,
-            hold_until=line.hold_until if unpaid else now,
-            reverses_line_id=line.id,
-            approved_by=line.approved_by if unpaid else "system",
-            approved_at=line.approved_at if unpaid else now,
-            created_at=now,
-            explanation=clawback_explanation(
-                kind=refund.type,
-                refund_external_id=refund.external_id,
-                refunded=refunded,
-                refunded_total=refunded_total,
-                original_amount=original.amount,
-                currency=line.currency,
-                original_line_id=line.id,
-                original_line_amount=line.amount,
-                result=amount,
-                chosen_newest_first=chosen_newest_first,
-            ),
-        )
-        session.add(clawback)
-        made.append(clawback)
-    if made:
-        session.flush()
-        post_lines(session, refund.program_id, made, now)
-        audit.record_many(
-            session,
-            actor=actor,
-            action="commission.clawback",
-            now=now,
-            items=[("commission_line", c.id, c.program_id, None, line_snapshot(c)) for c in made],
-        )
-    return made
+    return reversal.claw_back(
+        session,
+        actor=actor,
+        refund=refund,
+        original=original,
+        refunded=refunded,
+        refunded_before=refunded_before,
+        chosen_newest_first=chosen_newest_first,
+        now=now,
+    )
 
 
 def _load_for_decision(session: Session, actor: Actor, ids: Sequence[str]) -> list[CommissionLine]:
@@ -351,15 +291,18 @@ def _load_for_decision(session: Session, actor: Actor, ids: Sequence[str]) -> li
 
 
 def _followers(session: Session, lines: Sequence[CommissionLine]) -> list[CommissionLine]:
-    """Unpaid clawbacks of these lines: they follow their original's decision."""
-    return list(
-        session.scalars(
-            select(CommissionLine).where(
-                CommissionLine.reverses_line_id.in_([line.id for line in lines]),
-                CommissionLine.status.in_(UNPAID),
-            )
+    """Unpaid clawbacks of these lines, and unpaid reinstatements of those: they follow their original's decision."""
+    found: list[CommissionLine] = []
+    ids = [line.id for line in lines]
+    for _ in range(2):  # a clawback reverses a line; a reinstatement (won chargeback) reverses a clawback
+        more = session.scalars(
+            select(CommissionLine).where(CommissionLine.reverses_line_id.in_(ids), CommissionLine.status.in_(UNPAID))
         ).all()
-    )
+        found += more
+        ids = [x.id for x in more]
+        if not ids:
+            break
+    return list({x.id: x for x in found}.values())
 
 
 def approve_lines(session: Session, *, actor: Actor, ids: Sequence[str], now: datetime) -> list[CommissionLine]:

@@ -69,6 +69,9 @@ def _next_status(state: State, fact: Fact, revenue: int) -> CustomerStatus:
         return CustomerStatus.ACTIVE  # a payment after a cancellation is a re-subscription
     if fact.type in REVERSING:
         return CustomerStatus.REFUNDED if revenue <= 0 else state.status
+    if fact.type == EventType.CHARGEBACK_REVERSED.value:
+        # A won chargeback pays again what the chargeback took back.
+        return CustomerStatus.ACTIVE if state.status is CustomerStatus.REFUNDED and revenue > 0 else state.status
     if fact.type == EventType.SUBSCRIPTION_CANCELED.value:
         return state.status if state.status is CustomerStatus.REFUNDED else CustomerStatus.CANCELED
     if fact.type == EventType.SUBSCRIPTION_UPDATED.value:
@@ -87,6 +90,8 @@ def fold(state: State, fact: Fact) -> State:
         first = fact.occurred_at if first is None or fact.occurred_at < first else first
     elif fact.type in REVERSING and fact.amount:
         revenue -= fact.amount
+    elif fact.type == EventType.CHARGEBACK_REVERSED.value and fact.amount:
+        revenue += fact.amount
     status = _next_status(state, fact, revenue)
     changed = fact.occurred_at if status is not state.status else state.status_changed_at
     last = fact.occurred_at if state.last_event_at is None else max(state.last_event_at, fact.occurred_at)

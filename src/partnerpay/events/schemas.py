@@ -24,13 +24,17 @@ class EventType(StrEnum):
     # A subscription's status changed (metadata.status: trialing, active, past_due, unpaid, canceled):
     # moves the customer's lifecycle status (events/lifecycle.py); no commission of its own.
     SUBSCRIPTION_UPDATED = "subscription_updated"
+    # A chargeback the merchant won (original_external_id names the chargeback): the money counts as paid
+    # again and the chargeback's clawbacks are reinstated (commissions/reversal.py).
+    CHARGEBACK_REVERSED = "chargeback_reversed"
 
 
 CORE_TYPES = frozenset(t.value for t in EventType)
 CUSTOM_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 PAYING = frozenset({EventType.INVOICE_PAID})
 REVERSING = frozenset({EventType.REFUND, EventType.CHARGEBACK})
-NEEDS_AMOUNT = PAYING | REVERSING
+REINSTATING = frozenset({EventType.CHARGEBACK_REVERSED})
+NEEDS_AMOUNT = PAYING | REVERSING | REINSTATING
 CLICK_ID = re.compile(r"^clk_[0-9a-z]{1,36}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Added after events were first hashed: left out of the content hash when absent, so an event sent

@@ -14,14 +14,22 @@ from sqlalchemy.orm import Session
 from partnerpay.audit import service as audit
 from partnerpay.audit.service import canonical
 from partnerpay.auth.actor import Actor
-from partnerpay.commissions import clawbacks
+from partnerpay.commissions import clawbacks, reversal
 from partnerpay.commissions import recalculate_auto as recalculation
 from partnerpay.commissions import service as commissions
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.events import lifecycle
 from partnerpay.events.currency import check_event_currency
 from partnerpay.events.models import Customer, Event, RefundAllocation
-from partnerpay.events.schemas import LATER_FIELDS, NEEDS_AMOUNT, PAYING, REVERSING, EventIn, EventType
+from partnerpay.events.schemas import (
+    LATER_FIELDS,
+    NEEDS_AMOUNT,
+    PAYING,
+    REINSTATING,
+    REVERSING,
+    EventIn,
+    EventType,
+)
 from partnerpay.kit.errors import Conflict, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.kit.money import check_currency
@@ -32,6 +40,9 @@ from partnerpay.tracking import adoption, attribution, fraud
 from partnerpay.tracking.attribution_models import Attribution, Rule
 from partnerpay.tracking.coupons import coupon_for
 from partnerpay.tracking.models import Click, Coupon
+
+# Events that take commission back without being a refund: early churn, and a won chargeback giving it back.
+TAKING_BACK = frozenset({EventType.SUBSCRIPTION_CANCELED}) | REINSTATING
 
 
 @dataclass
@@ -127,7 +138,7 @@ def record_event(session: Session, *, actor: Actor, data: EventIn, now: datetime
             session, actor=actor, program=program, customer=customer, decision=current, now=now,
             exclude_event_id=event.id,
         )  # fmt: skip
-    if data.type in REVERSING:
+    if data.type in REVERSING or data.type in TAKING_BACK:
         lines += _reverse(session, actor=actor, refund=event, customer=customer, original=original, now=now)
     elif attributed is not None and not held:
         # Any other event may trigger a plan rule (signup, demo_booked, deal_won, custom); a payment also
@@ -300,9 +311,13 @@ def _original(session: Session, program_id: str, customer: Customer, data: Event
     original = session.scalar(
         select(Event).where(Event.program_id == program_id, Event.external_id == data.original_external_id)
     )
-    if original is None or original.customer_id != customer.id or original.type not in {t.value for t in PAYING}:
+    # A won chargeback names the chargeback; a refund or chargeback the payment it takes back.
+    wanted, noun = ({t.value for t in PAYING}, "paying event")
+    if data.type in REINSTATING:
+        wanted, noun = {EventType.CHARGEBACK.value}, "chargeback"
+    if original is None or original.customer_id != customer.id or original.type not in wanted:
         raise ValidationError(
-            f"no paying event {data.original_external_id!r} for customer {customer.external_id}",
+            f"no {noun} {data.original_external_id!r} for customer {customer.external_id}",
             field="original_external_id",
         )
     return original
@@ -328,7 +343,17 @@ def _reverse(
     original: Event | None,
     now: datetime,
 ) -> list[CommissionLine]:
-    """Allocate the refunded amount to paying events (the named one, else newest first) and claw back."""
+    """Take commission back: a refund or chargeback is allocated to paying events (the named one, else newest
+    first) and claws back in proportion; a cancellation claws back early churn; a won chargeback reinstates."""
+    if refund.type == EventType.SUBSCRIPTION_CANCELED.value:
+        return reversal.cancel(session, actor=actor, cancellation=refund, customer=customer, now=now)
+    if refund.type == EventType.CHARGEBACK_REVERSED.value:
+        if original is None:
+            raise ValidationError(
+                "a chargeback_reversed event names the chargeback it reverses (original_external_id)",
+                field="original_external_id",
+            )
+        return reversal.reinstate(session, actor=actor, reversal=refund, chargeback=original, now=now)
     assert refund.amount is not None and refund.currency is not None
     if original is not None:
         candidates = [original]

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from partnerpay.events.models import Event
+from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import EventType
 from partnerpay.inbox.mapping import Facts, Ignore, Outcome, PaymentSeen, Wait, event_in
 from partnerpay.inbox.models import InboxItem, ProviderPayment
@@ -220,10 +220,7 @@ def _dispute(session: Session, item: InboxItem, event: dict[str, Any], config: d
     status = dispute.get("status")
     if event.get("type") == "charge.dispute.closed" and status != "lost":
         if status == "won":
-            return Ignore(
-                "dispute won: partnerpay has no event that reverses a chargeback yet, so a chargeback recorded "
-                "when the dispute opened stands; restore the partner's commission by hand if it should"
-            )
+            return _dispute_won(session, item, event)
         return Ignore(f"dispute closed as {status}: nothing changes")
     charge_id, intent = _id(dispute.get("charge")), _id(dispute.get("payment_intent"))
     amount = _int(dispute, "amount")
@@ -244,6 +241,36 @@ def _dispute(session: Session, item: InboxItem, event: dict[str, Any], config: d
         currency=payment.currency,
         original_external_id=payment.event_external_id,
         metadata={"stripe_charge": charge_id, "reason": str(dispute.get("reason"))[:100]},
+    )
+    return Facts([data], wakes=[str(_id(dispute))])  # a won dispute that arrived first waits for this
+
+
+def _dispute_won(session: Session, item: InboxItem, event: dict[str, Any]) -> Outcome:
+    """charge.dispute.closed as won: a chargeback_reversed of the dispute's chargeback gives the commission back."""
+    dispute_id = _id(event["data"]["object"])
+    if dispute_id is None:
+        raise ValidationError("the dispute has no id", field="data.object.id")
+    chargeback = session.scalar(
+        select(Event).where(
+            Event.program_id == item.program_id,
+            Event.external_id == dispute_id,
+            Event.type == EventType.CHARGEBACK.value,
+        )
+    )
+    if chargeback is None:
+        return Wait(dispute_id, f"the won dispute waits for its chargeback {dispute_id} (charge.dispute.created)")
+    customer = session.get(Customer, chargeback.customer_id)
+    assert customer is not None
+    data = event_in(
+        program_id=item.program_id,
+        type=EventType.CHARGEBACK_REVERSED,
+        external_id=f"{dispute_id}:won",
+        occurred_at=_time(event.get("created"), item.received_at),
+        customer_external_id=customer.external_id,
+        amount=chargeback.amount,
+        currency=chargeback.currency,
+        original_external_id=dispute_id,
+        metadata={"stripe_dispute": dispute_id},
     )
     return Facts([data])
 

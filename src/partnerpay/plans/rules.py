@@ -24,7 +24,13 @@ Label = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
 # Events that reverse or describe a commission's fate; they claw back (issue 6 §5) and never pay one.
 NOT_TRIGGERS = frozenset(
-    {EventType.REFUND, EventType.CHARGEBACK, EventType.SUBSCRIPTION_CANCELED, EventType.SUBSCRIPTION_UPDATED}
+    {
+        EventType.REFUND,
+        EventType.CHARGEBACK,
+        EventType.CHARGEBACK_REVERSED,
+        EventType.SUBSCRIPTION_CANCELED,
+        EventType.SUBSCRIPTION_UPDATED,
+    }
 )
 MAX_RULES = 100
 

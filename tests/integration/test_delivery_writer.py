@@ -134,3 +134,26 @@ class TestDeliveryWriter:
             assert committed == {a.id for a in answers}
             assert s.scalar(select(func.count()).select_from(OutboxJob)) == 20
             assert verify_chain(s)[1] == []
+
+    def test_a_failing_delivery_fails_alone_and_the_writer_goes_on(
+        self, session_factory: sessionmaker[Session], engine: Any, clock: FixedClock
+    ) -> None:
+        program_id = _program(session_factory, clock)
+        writer = DeliveryWriter(session_factory, make_session_factory(engine, readonly=True))
+        writer.start()
+        # A program that does not exist breaks its batch (foreign key); the batch is stored again one by one.
+        batch = [_delivery(program_id, 1, clock), _delivery("prg_missing", 2, clock), _delivery(program_id, 3, clock)]
+
+        async def deliver(deliveries: list[Delivery]) -> list[Any]:
+            return await asyncio.gather(*(writer.store(d) for d in deliveries), return_exceptions=True)
+
+        try:
+            first, failed, third = asyncio.run(deliver(batch))
+            (later,) = asyncio.run(deliver([_delivery(program_id, 4, clock)]))
+        finally:
+            writer.close()
+        assert isinstance(failed, Exception)
+        assert not first.duplicate and not third.duplicate and not later.duplicate
+        with session_factory() as s:
+            assert set(s.scalars(select(InboxItem.external_id))) == {"evt_1", "evt_3", "evt_4"}
+            assert verify_chain(s)[1] == []

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit import service as audit
@@ -92,26 +93,17 @@ def _store(session: Session, cursor: Any, sql: _Statements, deliveries: Sequence
     if not new:
         return results
     at = sql.time
-    sql.insert(
-        cursor,
-        sql.insert_item,
-        [
-            (item_id, d.program_id, d.source, d.provider, d.external_id[:200], d.kind[:100], d.body,
-             _json(d.headers), at(d.now), d.status.value, d.error, d.note)
-            for item_id, d in new
-        ],
-    )  # fmt: skip
+    items = [
+        (item_id, d.program_id, d.source, d.provider, d.external_id[:200], d.kind[:100], d.body,
+         _json(d.headers), at(d.now), d.status.value, d.error, d.note)
+        for item_id, d in new
+    ]  # fmt: skip
     received = [(item_id, d) for item_id, d in new if d.status is InboxStatus.RECEIVED]
-    if received:
-        jobs = new_ids("job", len(received))
-        sql.insert(
-            cursor,
-            sql.insert_job,
-            [
-                (job_id, PROCESS_JOB, f'{{"item_id":"{item_id}"}}', at(d.now), at(d.now))
-                for job_id, (item_id, d) in zip(jobs, received, strict=True)
-            ],
-        )
+    jobs = [
+        (job_id, PROCESS_JOB, f'{{"item_id":"{item_id}"}}', at(d.now), at(d.now))
+        for job_id, (item_id, d) in zip(new_ids("job", len(received)), received, strict=True)
+    ]
+    sql.insert(cursor, items, jobs)
     groups: dict[tuple[str, str], list[tuple[str, Delivery]]] = defaultdict(list)
     for item_id, d in new:
         groups[(d.provider, d.program_id)].append((item_id, d))
@@ -165,15 +157,21 @@ def _pg_time(value: datetime) -> datetime:
     return value
 
 
-def _rows(cursor: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    cursor.executemany(statement, rows)  # SQLite: one C loop over the rows
+def _sqlite_insert(cursor: Any, items: list[tuple[Any, ...]], jobs: list[tuple[Any, ...]]) -> None:
+    cursor.executemany(_SQLITE_ITEMS, items)  # one C loop over the rows
+    if jobs:
+        cursor.executemany(_SQLITE_JOBS, jobs)
 
 
-def _columns(cursor: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    # PostgreSQL: one statement over arrays (unnest), sent in binary (%b): psycopg's executemany runs a
-    # pipelined statement per row, whose Python side cost ~60 µs a row, more than all the rest of a delivery's
-    # writing; and text arrays are escaped element by element with a regex, binary ones are not.
-    cursor.execute(statement, [list(column) for column in zip(*rows, strict=True)])
+def _pg_insert(cursor: Any, items: list[tuple[Any, ...]], jobs: list[tuple[Any, ...]]) -> None:
+    # One statement over arrays (unnest), sent in binary (%b), items and jobs together in one round trip.
+    # psycopg's executemany runs a pipelined statement per row, whose Python side cost ~60 µs a row, more than
+    # all the rest of a delivery's writing; and text arrays are escaped element by element with a regex.
+    columns = [list(column) for column in zip(*items, strict=True)]
+    if not jobs:
+        cursor.execute(_PG_ITEMS, columns)
+        return
+    cursor.execute(_PG_ITEMS_AND_JOBS, [*columns, *(list(column) for column in zip(*jobs, strict=True))])
 
 
 def _sqlite_find(source: str, external_ids: list[str]) -> tuple[str, tuple[Any, ...]]:
@@ -182,48 +180,46 @@ def _sqlite_find(source: str, external_ids: list[str]) -> tuple[str, tuple[Any, 
     return query.format(marks), (source, *external_ids)
 
 
+def _pg_find(source: str, external_ids: list[str]) -> tuple[str, tuple[Any, ...]]:
+    return "SELECT external_id, id, status FROM inbox_items WHERE source = %s AND external_id = ANY(%s)", (
+        source,
+        external_ids,
+    )
+
+
+_ITEM = (
+    "INSERT INTO inbox_items (id, program_id, source, provider, external_id, kind, body, headers, received_at, "
+    "status, attempts, last_error, note, event_ids) "
+)
+_JOB = "INSERT INTO outbox_jobs (id, kind, payload, status, attempts, max_attempts, run_after, created_at) "
+# Constant text only (no value is ever formatted into a statement), hence the noqa on the concatenations.
+_SQLITE_ITEMS = _ITEM + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '[]')"
+_SQLITE_JOBS = _JOB + "VALUES (?, ?, ?, 'pending', 0, 8, ?, ?)"
+_PG_ITEMS = (
+    _ITEM  # noqa: S608
+    + "SELECT i, p, s, pr, e, k, b, h::json, r, st, 0, le, n, '[]' FROM unnest(%b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::text[], "
+    "%b::text[], %b::text[]) AS t(i, p, s, pr, e, k, b, h, r, st, le, n)"
+)
+_PG_ITEMS_AND_JOBS = (
+    "WITH items AS ("  # noqa: S608
+    + _PG_ITEMS
+    + ") "
+    + _JOB
+    + "SELECT i, k, pl::json, 'pending', 0, 8, r, c FROM unnest("
+    "%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[]) AS t(i, k, pl, r, c)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _Statements:
-    insert_item: str
-    insert_job: str
-    insert: Callable[[Any, str, list[tuple[Any, ...]]], None]
+    insert: Callable[[Any, list[tuple[Any, ...]], list[tuple[Any, ...]]], None]
     find: Callable[[str, list[str]], tuple[str, tuple[Any, ...]]]
     time: Callable[[datetime], Any]
 
 
-_SQLITE = _Statements(
-    insert_item=(
-        "INSERT INTO inbox_items (id, program_id, source, provider, external_id, kind, body, headers, received_at, "
-        "status, attempts, last_error, note, event_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '[]')"
-    ),
-    insert_job=(
-        "INSERT INTO outbox_jobs (id, kind, payload, status, attempts, max_attempts, run_after, created_at) "
-        "VALUES (?, ?, ?, 'pending', 0, 8, ?, ?)"
-    ),
-    insert=_rows,
-    find=_sqlite_find,
-    time=_sqlite_time,
-)
-_PG = _Statements(
-    insert_item=(
-        "INSERT INTO inbox_items (id, program_id, source, provider, external_id, kind, body, headers, received_at, "
-        "status, attempts, last_error, note, event_ids) "
-        "SELECT i, p, s, pr, e, k, b, h::json, r, st, 0, le, n, '[]' FROM unnest(%b::text[], %b::text[], "
-        "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::text[], "
-        "%b::text[], %b::text[]) AS t(i, p, s, pr, e, k, b, h, r, st, le, n)"
-    ),
-    insert_job=(
-        "INSERT INTO outbox_jobs (id, kind, payload, status, attempts, max_attempts, run_after, created_at) "
-        "SELECT i, k, pl::json, 'pending', 0, 8, r, c FROM unnest(%b::text[], %b::text[], %b::text[], "
-        "%b::timestamptz[], %b::timestamptz[]) AS t(i, k, pl, r, c)"
-    ),
-    insert=_columns,
-    find=lambda source, ids: (
-        "SELECT external_id, id, status FROM inbox_items WHERE source = %s AND external_id = ANY(%s)",
-        (source, ids),
-    ),
-    time=_pg_time,
-)
+_SQLITE = _Statements(insert=_sqlite_insert, find=_sqlite_find, time=_sqlite_time)
+_PG = _Statements(insert=_pg_insert, find=_pg_find, time=_pg_time)
 
 
 def store_one(sessions: sessionmaker[Session], readers: sessionmaker[Session], d: Delivery) -> Stored:
@@ -250,6 +246,9 @@ class DeliveryWriter:
         self.sessions, self.readers, self.max_batch = sessions, readers, max_batch
         self._queue: queue.SimpleQueue[tuple[Delivery, _Waiter] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Kept by the writer thread between batches: no pool checkout (on PostgreSQL, no pre-ping round trip)
+        # per group commit. Dropped after a failed batch, so a broken connection is not used again.
+        self._connection: Connection | None = None
 
     @property
     def running(self) -> bool:
@@ -275,6 +274,12 @@ class DeliveryWriter:
         return await waiter
 
     def _run(self) -> None:
+        try:
+            self._take_batches()
+        finally:
+            self._release()
+
+    def _take_batches(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
@@ -298,9 +303,14 @@ class DeliveryWriter:
 
     def _write(self, deliveries: list[Delivery]) -> list[Stored | BaseException]:
         try:
-            with unit_of_work(self.sessions) as session:
+            if self._connection is None:
+                self._connection = self.sessions.kw["bind"].connect()
+            # The session only carries the audit chain's head; the transaction is the connection's, committed
+            # when the block ends (BEGIN IMMEDIATE on SQLite, as for every writer).
+            with self._connection.begin(), Session(bind=self._connection) as session:
                 return list(store_batch(session, deliveries))
         except Exception as exc:
+            self._release()
             log.warning("delivery batch failed; storing one by one", size=len(deliveries), error=str(exc)[:300])
         outcomes: list[Stored | BaseException] = []
         for delivery in deliveries:
@@ -309,6 +319,14 @@ class DeliveryWriter:
             except Exception as one:
                 outcomes.append(one)
         return outcomes
+
+    def _release(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            try:
+                connection.close()
+            except Exception as exc:  # already broken: nothing to give back to the pool
+                log.warning("delivery writer connection not closed cleanly", error=str(exc)[:300])
 
 
 # The loop whose request waits, and the future it waits on.

@@ -1,6 +1,7 @@
 """Group commit for webhook deliveries: every request still waits until its delivery is committed (the
 provider gets its 2xx only for a stored fact), but the deliveries that arrive together share one
-transaction, one duplicate lookup, one insert per table and one audit call.
+transaction, one duplicate lookup, one insert per table and one audit row per provider and program (which
+names every delivery it stored: docs/api-inbox.md).
 
 One transaction per delivery made the database the bottleneck: on SQLite sixteen threads queued on the
 write lock behind the busy handler's sleeps, on PostgreSQL on the audit chain's lock; a single writer

@@ -19,7 +19,7 @@ from partnerpay.auth.actor import SYSTEM, Actor, ActorType
 from partnerpay.cli import app
 from partnerpay.commissions.history import History
 from partnerpay.commissions.models import CommissionLine
-from partnerpay.commissions.plan_earn import event_facts, plan_rules, reversed_line_ids
+from partnerpay.commissions.plan_earn import event_facts, not_reversed, plan_rules
 from partnerpay.commissions.recalculate import DERIVED, Recalculation, recalculate
 from partnerpay.commissions.recalculate_auto import RECALCULATE_JOB
 from partnerpay.commissions.replay import replay
@@ -107,7 +107,7 @@ def standing(session: Session, partner: Partner) -> list[tuple[str, str, int | N
                CommissionLine.amount)
         .join(Event, Event.id == CommissionLine.event_id)
         .where(Event.partner_id == partner.id, CommissionLine.kind.in_(DERIVED),
-               CommissionLine.status != "rejected", CommissionLine.id.not_in(reversed_line_ids()))
+               CommissionLine.status != "rejected", not_reversed())
     ).all()  # fmt: skip
     return sorted((str(a), str(b), c, str(d), int(e)) for a, b, c, d, e in rows)
 

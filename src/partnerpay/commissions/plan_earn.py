@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from partnerpay.audit import service as audit
@@ -106,7 +106,7 @@ def load_history(session: Session, *, partner_id: str, customer_id: str, plan: P
             CommissionLine.partner_id == partner_id,
             CommissionLine.plan_version_id == plan.version_id,
             CommissionLine.status != "rejected",
-            CommissionLine.id.not_in(reversed_line_ids()),
+            not_reversed(),
             Event.occurred_at <= at,
         )
         .order_by(Event.occurred_at, CommissionLine.created_at, CommissionLine.id)
@@ -132,10 +132,11 @@ def load_history(session: Session, *, partner_id: str, customer_id: str, plan: P
     return history
 
 
-def reversed_line_ids() -> Select[str | None]:
-    """Lines a recalculation reversed (commissions/recalculate.py): their replacements count instead."""
+def not_reversed() -> ColumnElement[bool]:
+    """A line no recalculation has reversed (commissions/recalculate.py): a reversed line's replacement counts
+    instead. NOT EXISTS on the indexed reverses_line_id, so it costs a look-up per line, not a scan of all lines."""
     reversal = aliased(CommissionLine)
-    return select(reversal.reverses_line_id).where(reversal.kind == "reversal", reversal.reverses_line_id.is_not(None))
+    return ~exists().where(reversal.reverses_line_id == CommissionLine.id, reversal.kind == "reversal")
 
 
 def evaluation_for(

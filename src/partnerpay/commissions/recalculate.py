@@ -25,7 +25,7 @@ from partnerpay.commissions.engine_inputs import EngineLine, EventFacts
 from partnerpay.commissions.explain import with_attribution
 from partnerpay.commissions.history import earliest_needed
 from partnerpay.commissions.models import CommissionLine, LineStatus
-from partnerpay.commissions.plan_earn import event_facts, plan_rules, reversed_line_ids
+from partnerpay.commissions.plan_earn import event_facts, not_reversed, plan_rules
 from partnerpay.commissions.recalculate_history import held_payments, history_before
 from partnerpay.commissions.replay import NOT_TRIGGER_TYPES, replay
 from partnerpay.commissions.service import UNPAID, LineDraft, line_snapshot, post_lines
@@ -275,7 +275,7 @@ def _stored(
             CommissionLine.event_id.in_(events),
             CommissionLine.kind.in_(DERIVED),
             CommissionLine.status != LineStatus.REJECTED.value,
-            CommissionLine.id.not_in(reversed_line_ids()),
+            not_reversed(),
             or_(CommissionLine.partner_id == partner_id, CommissionLine.kind == "two_tier"),
         )
         .order_by(CommissionLine.created_at, CommissionLine.id)
@@ -301,7 +301,7 @@ def _clawbacks_of(session: Session, lines: Sequence[CommissionLine]) -> list[Com
                 CommissionLine.reverses_line_id.in_(frontier),
                 CommissionLine.kind != REVERSAL,
                 CommissionLine.status != LineStatus.REJECTED.value,
-                CommissionLine.id.not_in(reversed_line_ids()),
+                not_reversed(),
             )
             .order_by(CommissionLine.created_at, CommissionLine.id)
             .execution_options(populate_existing=True)

@@ -20,7 +20,7 @@ from partnerpay.events.models import Event
 from partnerpay.jobs.outbox import enqueue
 from partnerpay.jobs.registry import JobContext, PermanentJobError
 from partnerpay.partners.models import Partner, PartnerStatus
-from partnerpay.plans.resolve import load_book
+from partnerpay.plans.resolve import has_assignments, load_book
 from partnerpay.plans.rules import Period
 from partnerpay.programs.models import Program
 
@@ -41,6 +41,8 @@ def enqueue_if_late(
     tier or cap period, same customer, or any with a one-time bonus), queue a recalculation from it."""
     if partner is None or event.type in NOT_TRIGGER_TYPES or partner.status != PartnerStatus.ACTIVE.value:
         return
+    if not has_assignments(session, program.id):
+        return  # the default rate reads no history: a late payment changes no other line
     later = (
         select(Event.id)
         .where(

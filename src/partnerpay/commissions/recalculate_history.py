@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.commissions.history import History, Made
 from partnerpay.commissions.models import CommissionLine, LineStatus
-from partnerpay.commissions.plan_earn import PAYING_TYPES, reversed_line_ids
+from partnerpay.commissions.plan_earn import PAYING_TYPES, not_reversed
 from partnerpay.events.models import Event
 from partnerpay.programs.models import Program
 from partnerpay.tracking.attribution_models import FlagStatus, FraudFlag
@@ -55,7 +55,7 @@ def history_before(session: Session, partner_id: str, start: datetime | None, re
             CommissionLine.partner_id == partner_id,
             CommissionLine.plan_version_id.is_not(None),
             CommissionLine.status != LineStatus.REJECTED.value,
-            CommissionLine.id.not_in(reversed_line_ids()),
+            not_reversed(),
         )
         .order_by(Event.occurred_at, CommissionLine.created_at, CommissionLine.id)
     )

@@ -367,6 +367,21 @@ class TestRecalculate:
         assert not run(session, program, partner, now=T0 + 41 * DAY).changed
         assert verify(session).ok
 
+    def test_a_line_keeps_the_default_rate_or_plan_version_it_was_made_under(
+        self, session: Session, program: Program, partner: Partner
+    ) -> None:
+        [default] = pay(session, program, "in0", "c0", T0, partner=partner)  # no plan yet: 10 %
+        assert default.amount == 1000 and default.plan_version_id is None
+        written = counts(session)
+        assert not run(session, program, partner, since=None).changed
+        # A plan assigned afterwards, effective from before in0, applies to new events, not to in0's line.
+        on_plan(session, program, [MARGINAL])
+        for n in (1, 2, 3):
+            pay(session, program, f"in{n}", f"c{n}", T0 + n * DAY, partner=partner)
+        written = counts(session)
+        assert not run(session, program, partner, since=None).changed
+        assert counts(session) == written
+
     def test_only_staff_who_approve_or_a_writing_key_may_recalculate_and_other_programs_partners_are_not_found(
         self, session: Session, program: Program, partner: Partner
     ) -> None:

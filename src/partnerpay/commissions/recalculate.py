@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor, ActorType
-from partnerpay.commissions.engine_inputs import EngineLine, EventFacts
+from partnerpay.commissions.engine_inputs import EngineLine, EventFacts, PlanRules
 from partnerpay.commissions.explain import with_attribution
 from partnerpay.commissions.history import earliest_needed
 from partnerpay.commissions.models import CommissionLine, LineStatus
@@ -124,8 +124,8 @@ def recalculate(
     events = _events(session, partner.id, start)
     result = Recalculation(partner.id, since, start, events=len(events), dry_run=dry_run)
     held = held_payments(session, program, partner.id, start)
-    expected = _replayed(session, program, book, partner, events, start, held, now)
     stored = _stored(session, partner.id, start, held)
+    expected = _replayed(session, program, book, partner, events, start, held, _pinned(book, stored), now)
     to_reverse: list[CommissionLine] = []
     to_create: list[EngineLine] = []
     for key in sorted(set(expected) | set(stored), key=lambda k: (k[0], k[1], k[2] or 0, k[3])):
@@ -221,10 +221,16 @@ def _replayed(
     events: Sequence[tuple[Event, str]],
     start: datetime | None,
     held: set[str],
+    pinned: dict[str, PlanRules | None],
     now: datetime,
 ) -> dict[Key, EngineLine]:
     """The lines the partner's events make when evaluated in time order after what came before `start`."""
     history = history_before(session, partner.id, start, {e.id for e, _ in events})
+
+    current = [""]  # the event being replayed, for the chooser
+
+    def choose(p: Partner, at: datetime) -> PlanRules | None:
+        return pinned[current[0]] if current[0] in pinned else plan_rules(book, p, at)
 
     def facts() -> Iterator[tuple[EventFacts, str | None]]:
         # Pulled one at a time, after the previous event's lines are in the history.
@@ -234,6 +240,7 @@ def _replayed(
                 # A held payment earns nothing until its flag is cleared, as live; it still counts as paying.
                 history.add_paying(partner.id, fact.customer_id, fact.id, fact.occurred_at)
                 continue
+            current[0] = event.id
             yield fact, partner.id
 
     # An event in another currency earns on its amount at the rate of its day, as live (plan_earn.earn).
@@ -249,7 +256,7 @@ def _replayed(
         program,
         {partner.id: partner},
         facts(),
-        lambda p, at: plan_rules(book, p, at),
+        choose,
         history=history,
         now=now,
         converted=converted,
@@ -260,6 +267,24 @@ def _replayed(
                 continue  # the replay's own clawbacks: the stored ones are reversed and re-made from refunds
             expected[(d.event_id, d.kind, d.rule_number, d.partner_id)] = line
     return expected
+
+
+def _pinned(book: PlanBook, stored: dict[Key, list[CommissionLine]]) -> dict[str, PlanRules | None]:
+    """Event id -> the plan version its standing lines were made under (None: the program's default rate).
+
+    An event is re-evaluated under that version, not under whatever an assignment made later says of its time:
+    a plan published or assigned afterwards never changes lines already made; it applies to events with none.
+    """
+    versions = {v.id: v for found in book.versions.values() for v in found}
+    pinned: dict[str, PlanRules | None] = {}
+    for (event_id, _, _, _), lines in stored.items():
+        version = versions.get(lines[0].plan_version_id or "")
+        if version is not None:
+            name = book.plans[version.plan_id].name
+            pinned[event_id] = PlanRules(version.id, name, version.version, book.rules(version))
+        elif lines[0].plan_version_id is None:
+            pinned.setdefault(event_id, None)
+    return pinned
 
 
 def _stored(

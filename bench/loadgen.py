@@ -8,6 +8,7 @@ that answers without parsing anything, so a figure close to that ceiling says "l
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import re
 import selectors
@@ -232,6 +233,18 @@ def send_each(port: int, requests: list[bytes], *, conns: int = 16, marker: byte
     Unlike run_loadgen this is bounded by a request count, not a duration: when each request is a distinct
     fact (a signed webhook delivery), what was stored can then be compared with what was sent, exactly.
     """
+    # The collector off while sending: a full collection of this process (the benchmark's imports and data,
+    # ~130k objects) stalls every connection for 100+ ms, a stall that would count as the server's latency.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _send_each(port, requests, conns=conns, marker=marker)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _send_each(port: int, requests: list[bytes], *, conns: int, marker: bytes) -> Sent:
     sel = selectors.DefaultSelector()
     latencies: list[int] = []
     statuses: dict[int, int] = {}

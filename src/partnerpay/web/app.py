@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,6 +52,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
             )
         app.state.click_writer.start()
         app.state.delivery_writer.start()
+        # What startup built (modules, routes, the ORM's registry) lives as long as the app: kept out of the
+        # collector's scans, a full collection no longer walks ~250k objects (100+ ms, a p99 of its own).
+        gc.freeze()
         threading.Thread(
             target=fill_cache, args=(app.state.link_cache, app.state.link_resolver), name="link-cache-fill", daemon=True
         ).start()
@@ -60,6 +64,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         app.state.delivery_writer.close()
         if worker is not None:
             worker.stop(timeout=10)
+        gc.unfreeze()  # an app made and dropped in one process (tests) is collected again once stopped
 
     app = PartnerpayApp(
         title="partnerpay",

@@ -468,7 +468,8 @@ class TestCli:
             partner = factories.partner(session, program, T0, name="Acme")
             old = late_tier_story(session, program, partner)["in1"].id
             session.commit()
-        cli = CliRunner(env={"PARTNERPAY_DATABASE_URL": database_url, "PARTNERPAY_SECRET_KEY": "s" * 40})
+        env = {"PARTNERPAY_DATABASE_URL": database_url, "PARTNERPAY_SECRET_KEY": "s" * 40, "COLUMNS": "300"}
+        cli = CliRunner(env=env)  # wide: whole ids in the table
         args = ["commissions", "recalculate", "--partner", partner.id, "--since", "2026-01-06"]
         dry = cli.invoke(app, [*args, "--dry-run"])
         assert dry.exit_code == 0, dry.output

@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -45,6 +47,7 @@ RULES: list[dict[str, Any]] = [
         "caps": {"per_customer": 6000},
         "bonus": {"first_customers": 2, "amount": 10_000},
         "two_tier_percent_bp": 1000,
+        "waive_clawback_after_days": 50,
     },
     {
         "trigger": "invoice_paid",
@@ -54,6 +57,7 @@ RULES: list[dict[str, Any]] = [
         "tier_mode": "retroactive",
         "caps": {"per_partner_period": 5000, "period": "month"},
         "two_tier_percent_bp": 500,
+        "clawback_days": 45,
     },
 ]
 
@@ -111,6 +115,31 @@ def three_months(session: Session, program: Program, people: list[Partner]) -> i
     return len(events)
 
 
+def take_backs(session: Session, program: Program) -> int:
+    """Refunds (named, newest first, after the window, after the waiver), chargebacks won, and a cancellation."""
+    events: list[tuple[datetime, dict[str, Any]]] = [
+        (datetime(2026, 2, 10, tzinfo=UTC), dict(type="refund", external_id="re0", customer_external_id="c0",
+                                                 amount=5000, original_external_id="in0-1")),
+        (datetime(2026, 2, 10, 1, tzinfo=UTC), dict(type="chargeback", external_id="cb1", customer_external_id="c1",
+                                                    amount=5000, original_external_id="in1-0")),
+        (datetime(2026, 2, 20, tzinfo=UTC), dict(type="chargeback", external_id="cb4", customer_external_id="c4",
+                                                 amount=16_789, original_external_id="in4-0")),
+        (datetime(2026, 3, 1, tzinfo=UTC), dict(type="chargeback_reversed", external_id="cbr4",
+                                                customer_external_id="c4", amount=16_789, original_external_id="cb4")),
+        (datetime(2026, 3, 10, tzinfo=UTC), dict(type="refund", external_id="re2", customer_external_id="c2",
+                                                 amount=7000)),
+        (datetime(2026, 3, 15, tzinfo=UTC), dict(type="subscription_canceled", external_id="cx3",
+                                                 customer_external_id="c3")),
+        (datetime(2026, 3, 20, tzinfo=UTC), dict(type="refund", external_id="re0b", customer_external_id="c0",
+                                                 amount=2000, original_external_id="in0-1")),
+        (datetime(2026, 3, 25, tzinfo=UTC), dict(type="refund", external_id="re1", customer_external_id="c1",
+                                                 amount=3000, original_external_id="in1-0")),
+    ]  # fmt: skip
+    for at, kw in events:
+        record(session, program, at=at, **kw)
+    return len(events)
+
+
 def stored(session: Session, program: Program) -> Counter[tuple[str, str | None, str, int, int | None]]:
     rows = session.scalars(
         select(CommissionLine).where(CommissionLine.program_id == program.id, CommissionLine.status != "rejected")
@@ -136,17 +165,21 @@ class TestBacktestEqualsLive:
         people = partners(session, program)
         plan = published_plan(session, program, RULES)
         n = three_months(session, program, people)
+        reversals = take_backs(session, program)
         live = stored(session, program)
         kinds = Counter(kind for _, _, kind, _, _ in live.elements())
-        # The history exercises every structure: tiers, true-ups, bonuses, two-tier shares and the caps.
-        assert {"commission", "true_up", "bonus", "two_tier"} <= set(kinds)
+        # The history exercises every structure: tiers, true-ups, bonuses, two-tier shares, caps, clawbacks of
+        # commissions and two-tier shares, a reinstatement, a cancellation; windows and the waiver keep lines.
+        assert {"commission", "true_up", "bonus", "two_tier", "clawback", "reinstatement"} <= set(kinds)
+        clawed = {(e, k) for _, e, k, _, _ in live if k == "clawback"}
+        assert len(clawed) >= 3
         texts = " ".join(session.scalars(select(CommissionLine.explanation)))
         assert "(per-customer cap)" in texts and "(per-partner cap for the month)" in texts
 
         result = simulate(session, SYSTEM, plan.id, date(2026, 1, 1), date(2026, 3, 31), version=1)
 
         assert simulated(result) == live
-        assert (result.events_replayed, result.events_simulated, result.paying_before) == (n, n, 0)
+        assert (result.events_replayed, result.events_simulated, result.paying_before) == (n + reversals, n, 0)
         [(currency, total)] = result.totals.items()
         assert currency == "EUR" and total.difference == 0
         assert total.would.as_dict() == total.was.as_dict()
@@ -177,6 +210,31 @@ class TestDraft:
         )
         assert (by_name["Beta"].was.net, by_name["Beta"].would.net, by_name["Beta"].difference) == (2000, 2500, 500)
         assert result.totals["EUR"].difference == 3_617
+
+    def test_refunds_claw_back_the_drafts_own_lines_and_one_of_a_payment_before_the_window_is_left_out(
+        self, session: Session, program: Program
+    ) -> None:
+        acme, _, _ = partners(session, program)
+        plan = published_plan(session, program, [{"trigger": "invoice_paid", "percent_bp": 2000}])
+        record(session, program, at=T0, external_id="in1", customer_external_id="c1", partner_id=acme.id,
+               amount=10_000)  # fmt: skip
+        record(session, program, at=T0 + 30 * DAY, external_id="in2", customer_external_id="c2",
+               partner_id=acme.id, amount=10_001)  # fmt: skip
+        # Half of each is refunded in February: in1 was paid before the window, in2 in it.
+        record(session, program, at=T0 + 40 * DAY, type="refund", external_id="re1", customer_external_id="c1",
+               amount=5000)  # fmt: skip
+        record(session, program, at=T0 + 41 * DAY, type="refund", external_id="re2", customer_external_id="c2",
+               amount=5000, original_external_id="in2")  # fmt: skip
+        new_version(session, actor=SYSTEM, plan_id=plan.id, rules=[{"trigger": "invoice_paid", "percent_bp": 3000}],
+                    now=T0)  # fmt: skip
+
+        result = simulate(session, SYSTEM, plan.id, date(2026, 2, 1), date(2026, 2, 28))
+
+        total = result.totals["EUR"]
+        # 20 % of €100.01 = €20.00, half clawed back: -€10.00; 30 % = €30.00, 5,000/10,001 of it: -€15.00 (half-even).
+        assert (total.was.by_kind["commission"], total.was.by_kind["clawback"]) == (2000, -1000)
+        assert (total.would.by_kind["commission"], total.would.by_kind["clawback"]) == (3000, -1500)
+        assert total.difference == 500 and result.paying_before == 1 and result.events_replayed == 3
 
     def test_history_before_the_window_counts_customers_but_makes_no_lines(
         self, session: Session, program: Program
@@ -282,3 +340,93 @@ class TestCli:
         ):
             refused = cli.invoke(app, [*base, *args])
             assert refused.exit_code == 1 and words in " ".join(refused.output.split()), refused.output
+
+
+PROPERTY_RULES: list[dict[str, Any]] = [
+    {
+        "trigger": "invoice_paid",
+        "tiers": [{"from_customers": 0, "percent_bp": 1000}, {"from_customers": 2, "percent_bp": 2000}],
+        "tier_period": "month",
+        "tier_mode": "retroactive",
+        "caps": {"per_customer": 8000},
+        "two_tier_percent_bp": 1000,
+        "clawback_days": 20,
+        "waive_clawback_after_days": 30,
+    }
+]
+KINDS = ["pay", "pay", "pay", "refund", "chargeback", "won", "cancel"]
+Step = tuple[str, int, int, bool]
+
+
+class Customers:
+    """What is still refundable of each invoice, as events/service allocates: the named one, else newest first."""
+
+    def __init__(self) -> None:
+        self.paid: dict[int, list[list[Any]]] = {c: [] for c in range(4)}  # customer -> [[invoice, left]]
+        self.chargebacks: list[tuple[str, int, list[tuple[list[Any], int]]]] = []  # (id, customer, taken)
+
+    def take(self, customer: int, amount: int, named: bool) -> tuple[int, str | None, list[tuple[list[Any], int]]]:
+        open_ = [x for x in self.paid[customer] if x[1] > 0]
+        if not open_:
+            return 0, None, []
+        invoice = open_[-1][0] if named else None
+        candidates = [open_[-1]] if named else list(reversed(self.paid[customer]))
+        total = min(amount, sum(x[1] for x in candidates))
+        left, taken = total, []
+        for row in candidates:
+            cut = min(row[1], left)
+            if cut:
+                row[1] -= cut
+                left -= cut
+                taken.append((row, cut))
+        return total, invoice, taken
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(KINDS), st.integers(0, 3), st.integers(1, 60_000), st.booleans()),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_backtest_equals_live_for_any_interleaving_of_payments_and_reversals(
+    session: Session, steps: list[Step]
+) -> None:
+    """Any sequence of payments, partial refunds and chargebacks (named or newest first), won chargebacks and
+    cancellations for four customers of a partner and its recruit, under a rule with a clawback window and a
+    waiver: the published version simulated over it gives exactly the stored lines."""
+    program = factories.program(session, T0 - 10 * DAY, hold_days=30, default_percent_bp=1000)
+    recruiter, recruit = (factories.partner(session, program, T0 - 9 * DAY, name=n) for n in ("Acme", "Recruit"))
+    recruit.recruited_by_id = recruiter.id
+    plan = published_plan(session, program, PROPERTY_RULES)
+    book = Customers()
+    for n, (kind, customer, amount, named) in enumerate(steps):
+        at, who = T0 + n * 4 * DAY, f"c{customer}"
+        if kind == "pay":
+            owner = (recruiter, recruit)[customer % 2]
+            record(session, program, at=at, external_id=f"in{n}", customer_external_id=who, partner_id=owner.id,
+                   amount=amount)  # fmt: skip
+            book.paid[customer].append([f"in{n}", amount])
+        elif kind in ("refund", "chargeback"):
+            total, invoice, taken = book.take(customer, amount, named)
+            if total:
+                record(session, program, at=at, type=kind, external_id=f"re{n}", customer_external_id=who,
+                       amount=total, original_external_id=invoice)  # fmt: skip
+                if kind == "chargeback":
+                    book.chargebacks.append((f"re{n}", customer, taken))
+        elif kind == "won" and book.chargebacks:
+            chargeback, owner_customer, taken = book.chargebacks.pop(0)
+            for row, cut in taken:
+                row[1] += cut
+            record(session, program, at=at, type="chargeback_reversed", external_id=f"won{n}",
+                   customer_external_id=f"c{owner_customer}", amount=sum(c for _, c in taken),
+                   original_external_id=chargeback)  # fmt: skip
+        elif kind == "cancel":
+            record(session, program, at=at, type="subscription_canceled", external_id=f"cx{n}",
+                   customer_external_id=who)  # fmt: skip
+
+    result = simulate(session, SYSTEM, plan.id, date(2026, 1, 1), date(2026, 12, 31), version=1)
+
+    assert simulated(result) == stored(session, program)
+    assert all(c.difference == 0 for c in result.totals.values())

@@ -43,6 +43,9 @@ class Target:
     program_id: str
     currency: str
     custom_types: frozenset[str] = frozenset()
+    # Other currencies the program has rates for: a row in one is converted when recorded, with the rate of
+    # its day (a row older than every rate of its currency is refused then, at its row and column).
+    rated: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +152,11 @@ def _cells(cells: dict[str, str], target: Target) -> tuple[dict[str, Any], dict[
             except ValidationError as exc:
                 problems[column] = exc.message
             else:
-                if value != target.currency:
-                    problems[column] = f"this program pays in {target.currency}; {value} is not accepted"
+                if value != target.currency and value not in target.rated:
+                    problems[column] = (
+                        f"this program pays in {target.currency}; {value} is not accepted without a "
+                        f"{value}→{target.currency} rate (POST /programs/{target.program_id}/fx-rates)"
+                    )
         elif column == "metadata":
             value = _metadata(text)
             if isinstance(value, str):

@@ -30,6 +30,7 @@ from partnerpay.events.import_csv import (
     parse,
     summary,
 )
+from partnerpay.fx.service import rated_currencies
 from partnerpay.inbox.batch import BatchReport, ingest_batch
 from partnerpay.inbox.ingest import CSV
 from partnerpay.kit.csv_import import Progress, RowError
@@ -73,7 +74,9 @@ def import_events(
     errors only recording finds are reported too); any bad row raises ImportRejected and nothing is written."""
     need_write(actor, "importing events")
     program = get_program(session, actor, program_id)
-    target = Target(program.id, program.currency, frozenset(program.custom_event_types or ()))
+    target = Target(
+        program.id, program.currency, frozenset(program.custom_event_types or ()), rated_currencies(session, program)
+    )
     parsed = parse(data, target=target, progress=progress)
     if parsed.named:
         check(parsed, _known(session, program.id, parsed.named))

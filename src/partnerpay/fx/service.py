@@ -40,6 +40,7 @@ __all__ = [
     "convert",
     "list_rates",
     "rate_for",
+    "rated_currencies",
     "to_program_currency",
 ]
 _MAX_ROWS = 5000
@@ -250,6 +251,17 @@ def to_program_currency(
             on=day,
         ) from exc
     return convert(amount, currency, program.currency, rate, Rounding(program.rounding))
+
+
+def rated_currencies(session: Session, program: Program) -> frozenset[str]:
+    """The currencies the program has a rate for into its own (in either direction), on any day."""
+    direct = select(FxRateRecord.base).where(
+        FxRateRecord.program_id == program.id, FxRateRecord.quote == program.currency
+    )
+    inverse = select(FxRateRecord.quote).where(
+        FxRateRecord.program_id == program.id, FxRateRecord.base == program.currency
+    )
+    return frozenset(session.scalars(direct.union(inverse)))
 
 
 def _value(rec: FxRateRecord, inverted: bool) -> FxRate:

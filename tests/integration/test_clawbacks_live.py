@@ -289,3 +289,29 @@ def test_an_unpaid_reinstatement_follows_its_original_when_approved_or_rejected(
     assert (line.status, claw.status, back.status) == ("rejected", "rejected", "rejected")
     assert net(session, partner) == 0
     assert verify(session).ok
+
+
+def test_a_won_chargeback_gives_back_its_clawback_even_after_a_refund_outside_the_window(
+    session: Session, program: Program, partner: Partner
+) -> None:
+    on_plan(session, program, [{"trigger": "invoice_paid", "percent_bp": 2000, "clawback_days": 30}])
+    record(session, program, "in1", amount=10_000, partner=partner)
+    [claw] = record(session, program, "cb1", type="chargeback", amount=5_000, at=T0 + 10 * DAY)
+    assert record(session, program, "re1", type="refund", amount=5_000, at=T0 + 40 * DAY) == []  # after the window
+    [back] = record(session, program, "w1", type="chargeback_reversed", amount=5_000, at=T0 + 50 * DAY,
+                    original_external_id="cb1")  # fmt: skip
+    # The late refund took money but no commission, so the whole clawback comes back.
+    assert (claw.amount, back.amount) == (-1000, 1000)
+    assert net(session, partner) == 2000
+
+
+def test_a_won_chargeback_after_a_cancellation_that_found_nothing_left_gives_nothing_back(
+    session: Session, program: Program, partner: Partner
+) -> None:
+    on_plan(session, program, [{"trigger": "invoice_paid", "percent_bp": 2000, "clawback_days": 30}])
+    record(session, program, "in1", amount=10_000, partner=partner)
+    [claw] = record(session, program, "cb1", type="chargeback", amount=10_000, at=T0 + DAY)
+    assert record(session, program, "cx1", type="subscription_canceled", at=T0 + 2 * DAY) == []  # nothing left
+    assert record(session, program, "w1", type="chargeback_reversed", amount=10_000, at=T0 + 3 * DAY,
+                  original_external_id="cb1") == []  # fmt: skip
+    assert claw.amount == -2000 and net(session, partner) == 0

@@ -1,5 +1,6 @@
-"""Taking commission back in the database (issue 6 §5): refunds and chargebacks, cancellations (early churn)
-and won chargebacks (reinstatement). The arithmetic and the window rules are commissions/clawbacks.py.
+"""Taking commission back in the database (issue 6 §5): refunds and chargebacks, and cancellations (early
+churn); won chargebacks are commissions/reinstate.py. The arithmetic and the window rules are
+commissions/clawbacks.py.
 
 Every clawback line cites its original's plan version and rule, and reverses it (reverses_line_id). While
 the original is unpaid the clawback shares its status and hold, so both are approved and paid (netted)
@@ -27,11 +28,10 @@ from partnerpay.commissions.clawbacks import (
 from partnerpay.commissions.explain import clawback_explanation
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.commissions.service import UNPAID, line_snapshot, post_lines
-from partnerpay.events.models import Customer, Event, RefundAllocation
-from partnerpay.events.schemas import PAYING, EventType
-from partnerpay.kit.errors import ValidationError
+from partnerpay.events.models import Customer, Event
+from partnerpay.events.schemas import PAYING
 from partnerpay.kit.ids import new_id
-from partnerpay.kit.money import Rounding, format_money, round_ratio
+from partnerpay.kit.money import format_money
 from partnerpay.partners.activity import record_activity
 from partnerpay.plans.models import Plan, PlanVersion
 from partnerpay.plans.resolve import rules_of
@@ -41,7 +41,7 @@ REJECTED = LineStatus.REJECTED.value
 
 
 @dataclass
-class _Rules:
+class Rules:
     """The rule behind a line (None: the program's default rate), read once per version."""
 
     session: Session
@@ -99,7 +99,7 @@ def clawed_so_far(session: Session, line_id: str) -> int:
     return -int(taken or 0)
 
 
-def _counter_line(
+def counter_line(
     line: CommissionLine, *, kind: str, amount: int, base: int, event_id: str, explanation: str, now: datetime
 ) -> CommissionLine:
     """A line reversing `line` (a clawback of an original, a reinstatement of a clawback), citing its rule."""
@@ -176,7 +176,7 @@ def _kept(
 
 
 def _note(
-    rules: _Rules, notes: dict[tuple[str, str], list[str]], line: CommissionLine, reversal: Event, why: str
+    rules: Rules, notes: dict[tuple[str, str], list[str]], line: CommissionLine, reversal: Event, why: str
 ) -> None:
     name, version = rules.name(line)
     assert line.rule_number is not None
@@ -204,7 +204,7 @@ def claw_back(
     refunded_total = refunded_before + refunded
     customer = session.get(Customer, original.customer_id)
     first_paid_at = customer.first_paid_at if customer is not None else None
-    rules = _Rules(session)
+    rules = Rules(session)
     made: list[CommissionLine] = []
     notes: dict[tuple[str, str], list[str]] = {}
     for line in _originals(session, [original.id]):
@@ -234,7 +234,7 @@ def claw_back(
         )
         explanation = f"{text}, {cite}" if cite else text
         made.append(
-            _counter_line(
+            counter_line(
                 line, kind="clawback", amount=amount, base=-refunded, event_id=refund.id, explanation=explanation,
                 now=now,
             )
@@ -259,7 +259,7 @@ def cancel(
             )
         ).all()
     }
-    rules = _Rules(session)
+    rules = Rules(session)
     made: list[CommissionLine] = []
     notes: dict[tuple[str, str], list[str]] = {}
     for line in _originals(session, list(paying)):
@@ -287,7 +287,7 @@ def cancel(
             f"= {format_money(amount, line.currency)}, {cite}"
         )
         made.append(
-            _counter_line(
+            counter_line(
                 line, kind="clawback", amount=amount, base=0, event_id=cancellation.id, explanation=explanation,
                 now=now,
             )
@@ -295,120 +295,3 @@ def cancel(
     _store(session, actor=actor, program_id=cancellation.program_id, made=made, now=now)
     _kept(session, actor=actor, reversal=cancellation, notes=notes, now=now)
     return made
-
-
-def _canceled_in_full(session: Session, line_id: str) -> bool:
-    """Whether a cancellation took this line back (then no won chargeback gives any of it back)."""
-    return bool(
-        session.scalar(
-            select(func.count())
-            .select_from(CommissionLine)
-            .join(Event, Event.id == CommissionLine.event_id)
-            .where(
-                CommissionLine.reverses_line_id == line_id,
-                CommissionLine.status != REJECTED,
-                Event.type == EventType.SUBSCRIPTION_CANCELED.value,
-            )
-        )
-    )
-
-
-def reinstate(
-    session: Session, *, actor: Actor, reversal: Event, chargeback: Event, now: datetime
-) -> list[CommissionLine]:
-    """A chargeback the merchant won: the money counts as paid again (negative RefundAllocation rows under
-    the reversal offset the chargeback's), and each clawback of the chargeback is given back by a positive
-    "reinstatement" line reversing it, as far as the line's cumulative target now allows (a refund or
-    cancellation that still stands keeps its share)."""
-    if reversal.amount is not None and reversal.amount != chargeback.amount:
-        raise ValidationError(
-            f"a won chargeback gives back the whole chargeback {chargeback.external_id} "
-            f"({format_money(chargeback.amount or 0, chargeback.currency or '')}), not "
-            f"{format_money(reversal.amount, reversal.currency or chargeback.currency or '')}",
-            field="amount",
-        )
-    earlier = session.scalar(
-        select(Event.external_id).where(
-            Event.original_event_id == chargeback.id,
-            Event.type == EventType.CHARGEBACK_REVERSED.value,
-            Event.id != reversal.id,
-        )
-    )
-    if earlier is not None:
-        raise ValidationError(
-            f"chargeback {chargeback.external_id} was already reversed by {earlier}", field="original_external_id"
-        )
-    taken = session.execute(
-        select(RefundAllocation.original_event_id, RefundAllocation.amount).where(
-            RefundAllocation.refund_event_id == chargeback.id
-        )
-    ).all()
-    for original_id, amount in taken:
-        session.add(
-            RefundAllocation(
-                program_id=reversal.program_id,
-                refund_event_id=reversal.id,
-                original_event_id=original_id,
-                amount=-int(amount),
-            )
-        )
-    session.flush()
-    clawbacks = session.scalars(
-        select(CommissionLine)
-        .where(
-            CommissionLine.event_id == chargeback.id,
-            CommissionLine.kind == "clawback",
-            CommissionLine.status != REJECTED,
-        )
-        .order_by(CommissionLine.id)
-    ).all()
-    made: list[CommissionLine] = []
-    for clawback in clawbacks:
-        line = session.get(CommissionLine, clawback.reverses_line_id)
-        assert line is not None and line.event_id is not None
-        original = session.get(Event, line.event_id)
-        assert original is not None and original.amount
-        net = _refunded(session, original.id)
-        target = (
-            line.amount
-            if _canceled_in_full(session, line.id)
-            else min(line.amount, round_ratio(line.amount * max(net, 0), original.amount, Rounding(line.rounding)))
-        )
-        back = min(clawed_so_far(session, line.id) - target, -clawback.amount)
-        if back <= 0:
-            continue
-        explanation = (
-            f"Chargeback {chargeback.external_id} won ({reversal.external_id}): gives back "
-            f"{format_money(back, line.currency)} of clawback {clawback.id} "
-            f"({format_money(clawback.amount, line.currency)}) of line {line.id}"
-        )
-        _, cite = _Rules(session).of(line)
-        made.append(
-            _counter_line(
-                clawback, kind="reinstatement", amount=back, base=chargeback.amount or 0, event_id=reversal.id,
-                explanation=f"{explanation}, {cite}" if cite else explanation, now=now,
-            )
-        )  # fmt: skip
-        # Flushed one by one: the next clawback of the same line reads this one in clawed_so_far.
-        session.add(made[-1])
-        session.flush()
-    if made:
-        post_lines(session, reversal.program_id, made, now)
-        audit.record_many(
-            session,
-            actor=actor,
-            action="commission.reinstate",
-            now=now,
-            items=[("commission_line", c.id, c.program_id, None, line_snapshot(c)) for c in made],
-        )
-    return made
-
-
-def _refunded(session: Session, original_id: str) -> int:
-    """What refunds and chargebacks took of a paying event, net of won chargebacks."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(RefundAllocation.amount), 0)).where(
-            RefundAllocation.original_event_id == original_id
-        )
-    )
-    return int(total or 0)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from partnerpay.audit import service as audit
 from partnerpay.audit.service import canonical
 from partnerpay.auth.actor import Actor
-from partnerpay.commissions import clawbacks, reversal
+from partnerpay.commissions import clawbacks, reinstate, reversal
 from partnerpay.commissions import recalculate_auto as recalculation
 from partnerpay.commissions import service as commissions
 from partnerpay.commissions.models import CommissionLine
@@ -353,7 +353,7 @@ def _reverse(
                 "a chargeback_reversed event names the chargeback it reverses (original_external_id)",
                 field="original_external_id",
             )
-        return reversal.reinstate(session, actor=actor, reversal=refund, chargeback=original, now=now)
+        return reinstate.reinstate(session, actor=actor, reversal=refund, chargeback=original, now=now)
     assert refund.amount is not None and refund.currency is not None
     if original is not None:
         candidates = [original]

@@ -5,9 +5,13 @@ and program that names every delivery it stored, on a chain that still verifies.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -157,3 +161,35 @@ class TestDeliveryWriter:
         with session_factory() as s:
             assert set(s.scalars(select(InboxItem.external_id))) == {"evt_1", "evt_3", "evt_4"}
             assert verify_chain(s)[1] == []
+
+
+def test_on_sqlite_the_checkpointer_copies_the_writers_pages_into_the_database_file(
+    session_factory: sessionmaker[Session], engine: Any, clock: FixedClock, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("a SQLite WAL matter")
+    program_id = _program(session_factory, clock)
+    writer = DeliveryWriter(session_factory, make_session_factory(engine, readonly=True))
+    writer.start()
+    path = str(engine.url.database)
+
+    def in_file() -> int:
+        # immutable=1 reads the database file alone, ignoring the WAL: what a checkpoint has copied there.
+        with closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as raw:
+            return int(raw.execute("SELECT count(*) FROM inbox_items").fetchone()[0])
+
+    async def deliver() -> list[Any]:
+        return await asyncio.gather(*(writer.store(_delivery(program_id, n, clock)) for n in range(30)))
+
+    try:
+        asyncio.run(deliver())
+        # Far below SQLite's 1,000-page mark: without the checkpointer these rows would stay in the WAL.
+        deadline = time.monotonic() + 5
+        while in_file() < 30:
+            assert time.monotonic() < deadline, "no checkpoint within 5 s"
+            time.sleep(0.05)
+    finally:
+        writer.close()
+    with engine.connect() as conn:  # the connection the writer kept is back in the pool with SQLite's default
+        raw = conn.connection.driver_connection
+        assert raw is not None and raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000

@@ -315,3 +315,23 @@ def test_a_won_chargeback_after_a_cancellation_that_found_nothing_left_gives_not
     assert record(session, program, "w1", type="chargeback_reversed", amount=10_000, at=T0 + 3 * DAY,
                   original_external_id="cb1") == []  # fmt: skip
     assert claw.amount == -2000 and net(session, partner) == 0
+
+
+def test_a_payment_adopted_later_keeps_what_a_won_chargeback_gave_back(
+    session: Session, program: Program, partner: Partner
+) -> None:
+    record(session, program, "in1", amount=10_000)  # no partner yet
+    record(session, program, "cb1", type="chargeback", amount=4_000, at=T0 + DAY)
+    record(
+        session, program, "w1", type="chargeback_reversed", amount=4_000, at=T0 + 2 * DAY, original_external_id="cb1"
+    )
+    record(session, program, "re1", type="refund", amount=1_000, at=T0 + 3 * DAY)
+    adopted = record(session, program, "su1", type="signup", at=T0 + 4 * DAY, partner=partner)
+    # The chargeback's share is taken, then given back down to what the refund still takes (100.00 of 1,000.00).
+    assert sorted((x.kind, x.amount) for x in adopted) == [
+        ("clawback", -400),
+        ("commission", 1000),
+        ("reinstatement", 300),
+    ]
+    assert net(session, partner) == 900  # 10 % of the 9,000.00 kept
+    assert verify(session).ok

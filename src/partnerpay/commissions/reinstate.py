@@ -77,7 +77,26 @@ def reinstate(
             )
         )
     session.flush()
-    clawbacks = session.scalars(
+    return _give_back(session, actor=actor, reversal=reversal, chargeback=chargeback, original=None, now=now)
+
+
+def give_back_recorded(
+    session: Session, *, actor: Actor, reversal: Event, original: Event, now: datetime
+) -> list[CommissionLine]:
+    """A won chargeback's offset rows replayed against `original`'s lines (lines earned after the reversal was
+    recorded: an adopted payment, a released fraud hold, a recalculation): the chargeback's clawbacks of those
+    lines given back."""
+    chargeback = session.get(Event, reversal.original_event_id) if reversal.original_event_id else None
+    if chargeback is None:
+        return []
+    return _give_back(session, actor=actor, reversal=reversal, chargeback=chargeback, original=original, now=now)
+
+
+def _give_back(
+    session: Session, *, actor: Actor, reversal: Event, chargeback: Event, original: Event | None, now: datetime
+) -> list[CommissionLine]:
+    """Reinstatement lines for the chargeback's clawbacks (of `original`'s lines only, when given)."""
+    stmt = (
         select(CommissionLine)
         .where(
             CommissionLine.event_id == chargeback.id,
@@ -85,22 +104,26 @@ def reinstate(
             CommissionLine.status != REJECTED,
         )
         .order_by(CommissionLine.id)
-    ).all()
+    )
+    if original is not None:
+        on_original = select(CommissionLine.id).where(CommissionLine.event_id == original.id)
+        stmt = stmt.where(CommissionLine.reverses_line_id.in_(on_original))
+    clawbacks = session.scalars(stmt).all()
     made: list[CommissionLine] = []
     rules = Rules(session)
     for clawback in clawbacks:
         line = session.get(CommissionLine, clawback.reverses_line_id)
         assert line is not None and line.event_id is not None
-        original = session.get(Event, line.event_id)
-        assert original is not None and original.amount
+        paid = session.get(Event, line.event_id)
+        assert paid is not None and paid.amount
         rule, cite = rules.of(line)
-        customer = session.get(Customer, original.customer_id)
+        customer = session.get(Customer, paid.customer_id)
         first_paid_at = customer.first_paid_at if customer is not None else None
-        net = _clawable(session, original, rule, first_paid_at)
+        net = _clawable(session, paid, rule, first_paid_at)
         target = (
             line.amount
-            if _canceled(session, original, rule, first_paid_at)
-            else min(line.amount, round_ratio(line.amount * max(net, 0), original.amount, Rounding(line.rounding)))
+            if _canceled(session, paid, rule, first_paid_at)
+            else min(line.amount, round_ratio(line.amount * max(net, 0), paid.amount, Rounding(line.rounding)))
         )
         # Back to the line's cumulative target (which may differ from this clawback by a rounding cent).
         back = clawed_so_far(session, line.id) - target

@@ -29,7 +29,7 @@ from partnerpay.commissions.explain import clawback_explanation
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.commissions.service import UNPAID, line_snapshot, post_lines
 from partnerpay.events.models import Customer, Event
-from partnerpay.events.schemas import PAYING
+from partnerpay.events.schemas import PAYING, EventType
 from partnerpay.kit.ids import new_id
 from partnerpay.kit.money import format_money
 from partnerpay.partners.activity import record_activity
@@ -200,6 +200,11 @@ def claw_back(
 ) -> list[CommissionLine]:
     """Negative lines for the part of `original` that `refund` (a refund or chargeback) took back,
     proportionally and never more than was earned; a rule's clawback window or waiver keeps its lines."""
+    if refund.type == EventType.CHARGEBACK_REVERSED.value:
+        # Recorded allocations replayed for lines earned later include a won chargeback's offset rows.
+        from partnerpay.commissions import reinstate  # reinstate builds on this module
+
+        return reinstate.give_back_recorded(session, actor=actor, reversal=refund, original=original, now=now)
     assert original.amount
     refunded_total = refunded_before + refunded
     customer = session.get(Customer, original.customer_id)

@@ -134,6 +134,9 @@ def take_backs(session: Session, program: Program) -> int:
                                                  amount=2000, original_external_id="in0-1")),
         (datetime(2026, 3, 25, tzinfo=UTC), dict(type="refund", external_id="re1", customer_external_id="c1",
                                                  amount=3000, original_external_id="in1-0")),
+        # Won after a refund past the window: that refund took no commission, so all of cb1's comes back.
+        (datetime(2026, 3, 28, tzinfo=UTC), dict(type="chargeback_reversed", external_id="cbr1",
+                                                 customer_external_id="c1", amount=5000, original_external_id="cb1")),
     ]  # fmt: skip
     for at, kw in events:
         record(session, program, at=at, **kw)

@@ -21,7 +21,7 @@ from partnerpay.commissions.engine import evaluate
 from partnerpay.commissions.engine_inputs import EngineLine, EventFacts, PlanRules
 from partnerpay.commissions.history import History
 from partnerpay.commissions.plan_earn import PAYING_TYPES, evaluation_for
-from partnerpay.commissions.replay_reversals import REINSTATING, Reversals
+from partnerpay.commissions.replay_reversals import CANCELED, REINSTATING, Reversals
 from partnerpay.events.schemas import REVERSING
 from partnerpay.fx.conversion import Converted
 from partnerpay.kit.errors import ValidationError
@@ -69,6 +69,8 @@ def remember(
     elif facts.type == REINSTATING:
         with suppress(ValidationError):
             reversals.give_back_allocations(facts, original_id)
+    elif facts.type == CANCELED:
+        reversals.canceled[facts.customer_id].append(facts.occurred_at)  # it still claims those lines in full
 
 
 def replay(

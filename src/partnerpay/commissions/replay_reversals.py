@@ -52,12 +52,16 @@ class Reversals:
     refunded: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # paying event id -> taken, net
     made_on: dict[str, list[LineDraft]] = field(default_factory=lambda: defaultdict(list))  # paying event id
     clawed: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # line id -> taken back (positive)
-    canceled: set[str] = field(default_factory=set)  # lines a cancellation took back in full
+    canceled: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))  # customer -> times
     rules: dict[str, Sequence[Rule]] = field(default_factory=dict)  # plan version id -> rules
     # Chargeback event id -> its allocations, and its clawbacks with the line each took from.
     allocations: dict[str, list[clawbacks.Allocation]] = field(default_factory=dict)
     clawbacks_of: dict[str, list[tuple[LineDraft, LineDraft]]] = field(default_factory=lambda: defaultdict(list))
     reinstated: set[str] = field(default_factory=set)  # chargebacks already reversed
+    # Paying event id -> each share a reversal took (negative: given back by a won chargeback) and the time that
+    # decides its clawback window (a won chargeback's offset counts at its chargeback's time).
+    taken: dict[str, list[tuple[int, datetime]]] = field(default_factory=lambda: defaultdict(list))
+    reversed_at: dict[str, datetime] = field(default_factory=dict)  # reversal event id -> occurred_at
     kinds: frozenset[str] = TAKING_BACK
 
     def add_paid(self, facts: EventFacts, lines: Sequence[LineDraft] = ()) -> None:
@@ -77,7 +81,7 @@ class Reversals:
         if facts.type == CANCELED:
             return self.cancel(facts, first_paid_at)
         if facts.type == REINSTATING:
-            return self.reinstate(facts, original_id)
+            return self.reinstate(facts, original_id, first_paid_at)
         return self.reverse(facts, original_id, first_paid_at)
 
     def allocate(self, facts: EventFacts, original_id: str | None) -> list[clawbacks.Allocation]:
@@ -96,7 +100,9 @@ class Reversals:
         )
         for share in shares:
             self.refunded[share.event_id] += share.amount
+            self.taken[share.event_id].append((share.amount, facts.occurred_at))
         self.allocations[facts.id] = shares
+        self.reversed_at[facts.id] = facts.occurred_at
         return shares
 
     def give_back_allocations(self, facts: EventFacts, chargeback_id: str | None) -> list[clawbacks.Allocation]:
@@ -112,6 +118,7 @@ class Reversals:
         self.reinstated.add(chargeback_id)
         for share in shares:
             self.refunded[share.event_id] -= share.amount
+            self.taken[share.event_id].append((-share.amount, self.reversed_at[chargeback_id]))
         return shares
 
     def reverse(self, facts: EventFacts, original_id: str | None, first_paid_at: datetime | None) -> Taken:
@@ -154,6 +161,7 @@ class Reversals:
     def cancel(self, facts: EventFacts, first_paid_at: datetime | None) -> Taken:
         """Early churn: commissions.reversal.cancel, the lines of rules with clawback_days in full."""
         taken = Taken([], {})
+        self.canceled[facts.customer_id].append(facts.occurred_at)
         for paid in self.paid.get(facts.customer_id, ()):
             if paid.occurred_at > facts.occurred_at:
                 continue
@@ -181,24 +189,24 @@ class Reversals:
                     f"Cancellation {facts.external_id} claws back {format_money(-due, line.currency)} of line "
                     f"{line.id} ({format_money(line.amount, line.currency)}) = {format_money(due, line.currency)}"
                 )
-                self.canceled.add(line.id)
                 self._add(taken, self._counter(line, facts, kind="clawback", amount=due, base=0, text=text), line)
         return taken
 
-    def reinstate(self, facts: EventFacts, chargeback_id: str | None) -> Taken:
-        """A won chargeback: commissions.reversal.reinstate, each clawback given back as far as the line's
-        cumulative target now allows (a refund or cancellation that still stands keeps its share)."""
+    def reinstate(self, facts: EventFacts, chargeback_id: str | None, first_paid_at: datetime | None) -> Taken:
+        """A won chargeback: commissions.reversal.reinstate, each line given back down to its cumulative target
+        on what still stands (a refund or cancellation that still stands keeps its share)."""
         self.give_back_allocations(facts, chargeback_id)
         taken = Taken([], {})
         for clawback, line in self.clawbacks_of.get(chargeback_id or "", ()):
             original = self.payments[line.event_id]
-            net = self.refunded[original.event_id]
+            rule = self.rule_of(line)
+            net = self.clawable(original, rule, first_paid_at)
             target = (
                 line.amount
-                if line.id in self.canceled
+                if self.claimed_by_cancellation(line.customer_id, original, rule, first_paid_at)
                 else min(line.amount, round_ratio(line.amount * max(net, 0), original.amount, Rounding(line.rounding)))
             )
-            back = min(self.clawed[line.id] - target, -clawback.amount)
+            back = self.clawed[line.id] - target
             if back <= 0:
                 continue
             text = (
@@ -208,6 +216,30 @@ class Reversals:
             draft = self._counter(clawback, facts, kind="reinstatement", amount=back, base=0, text=text)
             self._add(taken, draft, line)
         return taken
+
+    def claimed_by_cancellation(
+        self, customer_id: str, original: Paid, rule: Rule | None, first_paid_at: datetime | None
+    ) -> bool:
+        """Whether a cancellation so far claims the rule's lines on `original` in full (then no won chargeback
+        gives any of them back), even one that found nothing left to take."""
+        return any(
+            clawbacks.cancellation_claws(rule, original.occurred_at, at)
+            and clawbacks.stopped_by(
+                rule, original_at=original.occurred_at, reversal_at=at, first_paid_at=first_paid_at, cancellation=True
+            )
+            is None
+            for at in self.canceled.get(customer_id, ())
+        )
+
+    def clawable(self, original: Paid, rule: Rule | None, first_paid_at: datetime | None) -> int:
+        """What the reversals that clawed under `rule` took of `original`, net of won chargebacks: a refund
+        after the rule's window (or waived) took money but no commission, so it does not count."""
+        return sum(
+            amount
+            for amount, at in self.taken.get(original.event_id, ())
+            if clawbacks.stopped_by(rule, original_at=original.occurred_at, reversal_at=at, first_paid_at=first_paid_at)
+            is None
+        )
 
     def _add(self, taken: Taken, draft: LineDraft, line: LineDraft) -> None:
         """`draft` takes back (negative) or gives back (positive) part of `line`."""

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -196,21 +196,40 @@ def _events(session: Session, program_id: str, until: datetime) -> Iterator[tupl
         yield event_facts(event, customer_external_id), event.partner_id, event.original_event_id
 
 
-def _stored_lines(session: Session, program_id: str, until: datetime) -> list[CommissionLine]:
-    return list(
-        session.scalars(
-            select(CommissionLine)
-            .join(Event, Event.id == CommissionLine.event_id)
-            .where(
-                CommissionLine.program_id == program_id,
-                CommissionLine.status != LineStatus.REJECTED.value,
-                Event.occurred_at < until,
-            )
+class Stored(NamedTuple):
+    """What the comparison reads of a stored line (columns, not ORM objects: a program has many)."""
+
+    id: str
+    event_id: str | None
+    reverses_line_id: str | None
+    partner_id: str
+    kind: str
+    amount: int
+    currency: str
+
+
+def _stored_lines(session: Session, program_id: str, until: datetime) -> list[Stored]:
+    rows = session.execute(
+        select(
+            CommissionLine.id,
+            CommissionLine.event_id,
+            CommissionLine.reverses_line_id,
+            CommissionLine.partner_id,
+            CommissionLine.kind,
+            CommissionLine.amount,
+            CommissionLine.currency,
+        )
+        .join(Event, Event.id == CommissionLine.event_id)
+        .where(
+            CommissionLine.program_id == program_id,
+            CommissionLine.status != LineStatus.REJECTED.value,
+            Event.occurred_at < until,
         )
     )
+    return [Stored(*row) for row in rows]
 
 
-def _root_events(lines: Sequence[CommissionLine]) -> dict[str, str]:
+def _root_events(lines: Sequence[Stored]) -> dict[str, str]:
     """Line id -> the event of the line it ultimately reverses (itself for a line that reverses nothing)."""
     by_id = {line.id: line for line in lines}
     roots: dict[str, str] = {}
@@ -314,7 +333,7 @@ def _result(
     end: date,
     partners: Mapping[str, Partner],
     would: Sequence[LineDraft],
-    was: Sequence[CommissionLine],
+    was: Sequence[Stored],
     counts: tuple[int, int, int],
 ) -> Simulation:
     per_partner: dict[str, dict[str, Comparison]] = defaultdict(dict)

@@ -366,3 +366,16 @@ def customer_total(session: Session, customer: str, kind: str | None) -> int:
     if kind is not None:
         stmt = stmt.where(CommissionLine.kind == kind)
     return int(session.scalar(stmt) or 0)
+
+
+def test_lifetime_revenue_is_in_the_program_currency_in_any_arrival_order(
+    session: Session, program: Program, partner: Partner
+) -> None:
+    rates(session, program, ("EUR", "USD", "1.0842", "2026-03-01"), ("EUR", "USD", "1.1000", "2026-03-05"))
+    record(session, program, "inv-a", "cus-lt", 100_000, "EUR", partner_id=partner.id, at=T0)  # $1,084.20
+    record(session, program, "inv-c", "cus-lt", 50_000, "USD", at=T0 + 3 * DAY)  # $500.00
+    # Arrives last but happened between: the customer is re-folded from history, every amount converted again.
+    record(session, program, "inv-b", "cus-lt", 20_000, "EUR", at=T0 + 2 * DAY + DAY // 2)  # 05 Mar: $220.00
+    customer = session.scalar(select(Customer).where(Customer.external_id == "cus-lt"))
+    assert customer is not None
+    assert customer.lifetime_revenue == 108_420 + 50_000 + 22_000

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import EventType
+from partnerpay.fx.service import to_program_currency
+from partnerpay.programs.models import Program
 
 
 class CustomerStatus(StrEnum):
@@ -124,23 +126,38 @@ def _stored(customer: Customer) -> State:
     )
 
 
-def _history(session: Session, customer_id: str) -> list[Fact]:
+def _in_program_currency(
+    session: Session, program: Program, amount: int | None, currency: str | None, at: datetime
+) -> int | None:
+    """Lifetime revenue is in the program currency: an amount in another is taken at its day's rate (the event
+    was only accepted because that rate exists, events/currency.py)."""
+    converted = to_program_currency(session, program, amount=amount, currency=currency, at=at)
+    return amount if converted is None else converted.amount
+
+
+def _history(session: Session, program: Program, customer_id: str) -> list[Fact]:
     # Same-instant events are ordered by external id: any fixed order that does not depend on arrival.
     rows = session.execute(
-        select(Event.type, Event.occurred_at, Event.amount, Event.metadata_json)
+        select(Event.type, Event.occurred_at, Event.amount, Event.currency, Event.metadata_json)
         .where(Event.customer_id == customer_id)
         .order_by(Event.occurred_at, Event.external_id)
     ).all()
-    return [Fact(t, at, amount, meta) for t, at, amount, meta in rows]
+    return [
+        Fact(t, at, _in_program_currency(session, program, amount, currency, at), meta)
+        for t, at, amount, currency, meta in rows
+    ]
 
 
 def apply(session: Session, customer: Customer, event: Event) -> None:
     """Bring the customer's lifecycle up to date with a just-recorded (flushed) event."""
+    program = session.get(Program, customer.program_id)
+    assert program is not None
     stored = _stored(customer)
     if stored.last_event_at is None or event.occurred_at > stored.last_event_at:
-        state = fold(stored, Fact(event.type, event.occurred_at, event.amount, event.metadata_json))
+        amount = _in_program_currency(session, program, event.amount, event.currency, event.occurred_at)
+        state = fold(stored, Fact(event.type, event.occurred_at, amount, event.metadata_json))
     else:
-        state = fold_all(_history(session, customer.id))
+        state = fold_all(_history(session, program, customer.id))
     customer.status = state.status.value
     customer.lifetime_revenue = state.revenue
     customer.first_paid_at = state.first_paid_at

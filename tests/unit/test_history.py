@@ -1,4 +1,5 @@
-"""The indexed history (commissions/history_index.py) against a plain recount over the same records.
+"""The indexed history (commissions/history_index.py) against a plain recount over the same records, and the
+remembering plan chooser of a replay against plan_rules.
 
 `naive_context` is the engine's context computed the obvious way, by scanning every record of the partner
 for every event (what history.py did before it was indexed). Random histories are built and asked about
@@ -26,7 +27,11 @@ from partnerpay.commissions.history import (
     context_for,
     period_start,
 )
+from partnerpay.commissions.plan_earn import plan_chooser, plan_rules
 from partnerpay.kit.money import Rounding, percent_of
+from partnerpay.partners.models import Partner
+from partnerpay.plans.models import Plan, PlanAssignment, PlanVersion
+from partnerpay.plans.resolve import PlanBook
 from partnerpay.plans.rules import Period, TierMode, parse_rules
 
 PARTNER = PartnerFacts("prt_1", "active", "grp_1", "prt_0")
@@ -125,7 +130,7 @@ lines = st.builds(
     st.integers(min_value=0, max_value=50_000),
     st.sampled_from([0, 1000, 2500, 3333]),
     versions,
-    st.integers(min_value=1, max_value=3),
+    st.integers(min_value=1, max_value=4),  # 4: a rule number the plan's three rules do not have
 )
 payments = st.tuples(st.just("pay"), partners, customers.filter(lambda c: c is not None), event_ids, times)
 questions = st.tuples(st.just("ask"), event_ids, customers.filter(lambda c: c is not None), times, st.integers(0, 2))
@@ -211,3 +216,49 @@ def test_a_history_asked_in_time_order_counts_each_customer_once_per_period() ->
         history.add_paying(PARTNER.id, customer, event_id, at)
     # e2: a this month; e3: in February nobody else yet, this quarter b (a is itself); e4: a, then a and b.
     assert seen == [(0, 0, 0), (1, 1, 1), (0, 1, 1), (1, 2, 2)]
+
+
+day_offsets = st.integers(min_value=0, max_value=60)
+
+
+@st.composite
+def plan_books(draw: st.DrawFn) -> PlanBook:
+    """Two plans with versions taking effect, assigned to the program, a group and a partner, some ended or
+    expiring: the boundaries plan_chooser remembers between."""
+    plans = {pid: Plan(id=pid, program_id="prg_1", name=pid, created_at=BASE) for pid in ("pln_a", "pln_b")}
+    versions: dict[str, list[PlanVersion]] = {}
+    for pid in plans:
+        made = [
+            PlanVersion(id=f"{pid}_v{n}", plan_id=pid, version=n, status="published", rules=[],
+                        effective_from=BASE + timedelta(days=draw(day_offsets)), created_at=BASE)
+            for n in range(1, draw(st.integers(min_value=1, max_value=3)) + 1)
+        ]  # fmt: skip
+        versions[pid] = sorted(made, key=lambda v: (v.effective_from, v.version), reverse=True)
+    assignments = []
+    for n in range(draw(st.integers(min_value=0, max_value=5))):
+        scope = draw(st.sampled_from(["program", "group", "partner"]))
+        start = BASE + timedelta(days=draw(day_offsets))
+        assignments.append(
+            PlanAssignment(
+                id=f"pla_{n}", program_id="prg_1", plan_id=draw(st.sampled_from(list(plans))), scope=scope,
+                group_id="grp_1" if scope == "group" else None, partner_id="prt_1" if scope == "partner" else None,
+                effective_from=start, created_at=BASE, created_by="test",
+                ended_at=draw(st.none() | st.just(start + timedelta(days=draw(day_offsets)))),
+                expires_at=draw(st.none() | st.just(start + timedelta(days=draw(day_offsets)))),
+            )
+        )  # fmt: skip
+    book = PlanBook(plans, assignments, versions)
+    for plan_versions in versions.values():
+        for version in plan_versions:
+            book._rules[version.id] = []  # rules are not what is compared here
+    return book
+
+
+@settings(max_examples=200, deadline=None)
+@given(book=plan_books(), asks=st.lists(st.tuples(st.integers(0, 130), st.sampled_from([None, "grp_1"])), max_size=40))
+def test_the_remembering_chooser_answers_as_plan_rules(book: PlanBook, asks: list[tuple[int, str | None]]) -> None:
+    choose = plan_chooser(book)
+    for days, group in asks:
+        partner = Partner(id="prt_1", group_id=group)
+        at = BASE + timedelta(days=days / 2)  # half days: on and between the boundaries
+        assert choose(partner, at) == plan_rules(book, partner, at)

@@ -38,10 +38,18 @@ def evaluate(ev: Evaluation) -> list[EngineLine]:
     if ev.partner.status != PartnerStatus.ACTIVE.value:
         return []
     base = program_amount(ev)
-    numbers = {id(rule): n for n, rule in enumerate(ev.plan.rules, start=1)}
-    matching = [rule for rule in ev.plan.rules if rule_matches(rule, ev, base)]
+    kind = ev.event.type
+    # The trigger first: most of a plan's rules are for other event types (rule_matches checks it again).
+    matching = [
+        (n, rule)
+        for n, rule in enumerate(ev.plan.rules, start=1)
+        if rule.trigger == kind and rule_matches(rule, ev, base)
+    ]
+    if not matching:
+        return []
+    numbers = {id(rule): n for n, rule in matching}
     lines: list[EngineLine] = []
-    for rule in winners(matching):
+    for rule in winners([rule for _, rule in matching]):
         lines.extend(_rule_lines(ev, rule, numbers[id(rule)], base))
     return lines
 

@@ -26,15 +26,14 @@ from datetime import datetime
 
 from partnerpay.commissions.engine_inputs import (
     CustomerContext,
-    EarlierLine,
     EngineLine,
     EventFacts,
     PartnerContext,
     PlanRules,
 )
-from partnerpay.commissions.history_index import EARNING, PartnerIndex, period_start
+from partnerpay.commissions.history_index import EARNING, PartnerIndex, PlanShape, period_start, period_starts
 from partnerpay.kit.money import Rounding
-from partnerpay.plans.rules import Period, Rule, TierMode
+from partnerpay.plans.rules import Rule
 
 __all__ = [
     "EARNING",
@@ -91,6 +90,7 @@ class History:
     # By customer: (event id, occurred at) of every paying event, whoever's partner it was.
     customer_paid: dict[str, list[tuple[str, datetime]]] = field(default_factory=lambda: defaultdict(list))
     _indexes: dict[str, PartnerIndex] = field(default_factory=dict, repr=False, compare=False)
+    _shapes: dict[str, PlanShape] = field(default_factory=dict, repr=False, compare=False)
 
     def add_paying(self, partner_id: str | None, customer_id: str, event_id: str, occurred_at: datetime) -> None:
         self.customer_paid[customer_id].append((event_id, occurred_at))
@@ -116,6 +116,13 @@ class History:
                     d.rule_number,
                 )
             )
+
+    def shape_of(self, plan: PlanRules) -> PlanShape:
+        """What the counts read of the plan's rules, worked out once per version (again if handed other rules)."""
+        shape = self._shapes.get(plan.version_id)
+        if shape is None or shape.rules is not plan.rules:
+            shape = self._shapes[plan.version_id] = PlanShape.of(plan.rules)
+        return shape
 
     def index_of(self, partner_id: str) -> PartnerIndex:
         """The partner's index, caught up with every record appended since it was last asked for."""
@@ -163,20 +170,14 @@ def context_for(
     occurred at or before it, the event itself left out."""
     at, customer, exclude, version = event.occurred_at, event.customer_id, event.id, plan.version_id
     index = history.index_of(partner.id)
-    starts = {period: period_start(period, at) for period in Period}
+    starts = period_starts(at)
     paying, lines = index.paying, index.lines
-    period_customers = {period: paying.others(period, starts[period], at, customer, exclude) for period in Period}
-    lines.want(version, plan.rules)
-    paid_to_customer: dict[int, int] = {}
-    earned_in_cap_period: dict[int, int] = {}
-    earlier_in_period: dict[int, list[EarlierLine]] = {}
-    for number, rule in enumerate(plan.rules, start=1):
-        paid_to_customer[number] = lines.paid_to(version, customer, number, at, exclude)
-        cap = rule.caps.period
-        earned_in_cap_period[number] = lines.earned(version, number, cap, starts[cap], at, exclude)
-        if rule.tier_mode is TierMode.RETROACTIVE and rule.tier_period is not None:
-            tier = rule.tier_period
-            earlier_in_period[number] = lines.earlier(version, number, tier, starts[tier], at, exclude, rounding)
+    shape = history.shape_of(plan)
+    lines.want(version, shape)
+    period_customers, customers_before = paying.others(starts, at, customer, exclude)
+    paid_to_customer, earned_in_cap_period, earlier_in_period = lines.counts(
+        version, shape, customer, starts, at, exclude, rounding
+    )
     return PartnerContext(
         partner_id=partner.id,
         status=partner.status,
@@ -184,7 +185,7 @@ def context_for(
         period_customers=period_customers,
         paid_to_customer=paid_to_customer,
         earned_in_cap_period=earned_in_cap_period,
-        customers_before=paying.others(None, None, at, customer, exclude),
+        customers_before=customers_before,
         earlier_in_period=earlier_in_period,
         recruiter_id=partner.recruiter_id,
     )

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -27,13 +28,25 @@ if TYPE_CHECKING:
 EARNING = ("commission", "true_up")
 
 
+_STARTS: dict[tuple[int, int], dict[Period, datetime]] = {}
+
+
+def period_starts(at: datetime) -> dict[Period, datetime]:
+    """The start of the month, quarter and year `at` falls in (UTC); shared, do not change the dict."""
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    starts = _STARTS.get((at.year, at.month))
+    if starts is None:
+        starts = _STARTS[(at.year, at.month)] = {
+            Period.MONTH: datetime(at.year, at.month, 1, tzinfo=UTC),
+            Period.QUARTER: datetime(at.year, 3 * ((at.month - 1) // 3) + 1, 1, tzinfo=UTC),
+            Period.YEAR: datetime(at.year, 1, 1, tzinfo=UTC),
+        }
+    return starts
+
+
 def period_start(period: Period, at: datetime) -> datetime:
-    at = at.astimezone(UTC)
-    if period is Period.MONTH:
-        return datetime(at.year, at.month, 1, tzinfo=UTC)
-    if period is Period.QUARTER:
-        return datetime(at.year, 3 * ((at.month - 1) // 3) + 1, 1, tzinfo=UTC)
-    return datetime(at.year, 1, 1, tzinfo=UTC)
+    return period_starts(at)[period]
 
 
 def fold_earlier(lines: Iterable[Made], rounding: Rounding) -> tuple[list[int], list[int]]:
@@ -77,94 +90,94 @@ class _FirstPaid:
         self.first[customer] = at
         insort(self.times, at)
 
-    def paid_by(self, customer: str, at: datetime) -> bool:
+    def count(self, customer: str, at: datetime) -> int:
+        """Customers who paid at or before `at`, `customer` not counted."""
         first = self.first.get(customer)
-        return first is not None and first <= at
+        return bisect_right(self.times, at) - (1 if first is not None and first <= at else 0)
 
 
 class _PayingIndex:
-    """One partner's paying events by customer, by calendar period and by event id."""
+    """One partner's paying events: per calendar period (and for all history) each customer's first payment."""
 
-    __slots__ = ("by_customer", "by_event", "ever", "periods")
+    __slots__ = ("events", "ever", "periods", "records")
 
     def __init__(self) -> None:
-        self.by_customer: dict[str, list[tuple[datetime, str]]] = defaultdict(list)  # sorted by time
-        self.by_event: dict[str, list[Paying]] = defaultdict(list)
+        self.records: list[Paying] = []
+        self.events: set[str] = set()
         self.ever = _FirstPaid()
         self.periods: dict[tuple[Period, datetime], _FirstPaid] = {}
 
     def add(self, p: Paying) -> None:
-        insort(self.by_customer[p.customer_id], (p.occurred_at, p.event_id))
-        self.by_event[p.event_id].append(p)
+        self.records.append(p)
+        self.events.add(p.event_id)
         self.ever.add(p.customer_id, p.occurred_at)
-        for period in Period:
-            key = (period, period_start(period, p.occurred_at))
+        for key in period_starts(p.occurred_at).items():
             bucket = self.periods.get(key)
             if bucket is None:
                 bucket = self.periods[key] = _FirstPaid()
             bucket.add(p.customer_id, p.occurred_at)
 
-    def others(self, period: Period | None, since: datetime | None, at: datetime, customer: str, exclude: str) -> int:
-        """Distinct customers other than `customer` with a paying event in [since, at] (all history when
-        `period` is None), the paying events of event `exclude` left out."""
-        bucket = self.ever if period is None or since is None else self.periods.get((period, since))
-        if bucket is None:
-            return 0
-        count = bisect_right(bucket.times, at)
-        if bucket.paid_by(customer, at):
-            count -= 1
-        excluded = self.by_event.get(exclude, ())
-        for other in {p.customer_id for p in excluded if p.customer_id != customer}:
-            # Counted through the left-out event: still counted only if it paid again in the window.
-            if bucket.paid_by(other, at) and not any(
-                (since is None or since <= t) and t <= at and i != exclude for t, i in self.by_customer[other]
-            ):
-                count -= 1
-        return count
+    def others(
+        self, starts: dict[Period, datetime], at: datetime, customer: str, exclude: str
+    ) -> tuple[dict[Period, int], int]:
+        """Distinct customers other than `customer` with a paying event at or before `at`, the event `exclude`
+        left out: in each period that `at` falls in, and in all history."""
+        if exclude in self.events:
+            # Only live evaluation asks about an event already recorded, over a short history: count it out.
+            paid = [
+                p for p in self.records if p.occurred_at <= at and p.event_id != exclude and p.customer_id != customer
+            ]
+            counts = {
+                period: len({p.customer_id for p in paid if p.occurred_at >= since}) for period, since in starts.items()
+            }
+            return counts, len({p.customer_id for p in paid})
+        counts = {}
+        for key in starts.items():
+            bucket = self.periods.get(key)
+            counts[key[0]] = 0 if bucket is None else bucket.count(customer, at)
+        return counts, self.ever.count(customer, at)
 
 
-class _Sums:
-    """Amounts of lines in time order with their total, for "earned at or before t, one event left out"."""
+class _RuleSums:
+    """What the lines of one bucket (a customer, or a cap period) earned, per rule number, for the common question:
+    everything so far, the asked-about event not among them. Anything else is answered by a scan."""
 
-    __slots__ = ("amounts", "by_event", "ids", "times", "total")
+    __slots__ = ("events", "last", "totals")
 
     def __init__(self) -> None:
-        self.times: list[datetime] = []
-        self.amounts: list[int] = []
-        self.ids: list[str | None] = []
-        self.by_event: dict[str | None, int] = defaultdict(int)
-        self.total = 0
+        self.totals: dict[int, int] = {}
+        self.events: set[str | None] = set()
+        self.last: datetime | None = None
 
-    def add(self, m: Made) -> None:
-        at = bisect_right(self.times, m.event_at)
-        self.times.insert(at, m.event_at)
-        self.amounts.insert(at, m.amount)
-        self.ids.insert(at, m.event_id)
-        self.by_event[m.event_id] += m.amount
-        self.total += m.amount
+    def add(self, number: int, m: Made) -> None:
+        self.totals[number] = self.totals.get(number, 0) + m.amount
+        self.events.add(m.event_id)
+        if self.last is None or m.event_at > self.last:
+            self.last = m.event_at
 
-    def upto(self, at: datetime, exclude: str) -> int:
-        if not self.times:
-            return 0
-        if self.times[-1] <= at:
-            return self.total - self.by_event.get(exclude, 0)
-        end = bisect_right(self.times, at)
-        return sum(a for a, i in zip(self.amounts[:end], self.ids[:end], strict=True) if i != exclude)
+    def into(self, out: dict[int, int], numbers: Set[int], at: datetime, exclude: str) -> bool:
+        """Write the totals into `out` when they answer the question; False: they do not, scan instead."""
+        if self.last is not None and self.last <= at and exclude not in self.events and self.totals.keys() <= numbers:
+            out.update(self.totals)
+            return True
+        return False
 
 
 class _Fold:
     """A retroactive rule's earning lines of one tier period in time order (ties as added), with the fold of
     them all kept up to date while lines arrive in order."""
 
-    __slots__ = ("done", "entries", "ids", "times")
+    __slots__ = ("done", "entries", "ids", "times", "view")
 
     def __init__(self) -> None:
         self.entries: list[Made] = []
         self.times: list[datetime] = []
         self.ids: set[str | None] = set()
         self.done: tuple[Rounding, list[int], list[int]] | None = None
+        self.view: list[EarlierLine] | None = None  # the fold of all entries as EarlierLines, until one is added
 
     def add(self, m: Made) -> None:
+        self.view = None
         at = bisect_right(self.times, m.event_at)
         self.times.insert(at, m.event_at)
         self.entries.insert(at, m)
@@ -179,85 +192,135 @@ class _Fold:
         if self.times and self.times[-1] <= at and exclude not in self.ids:
             if self.done is None or self.done[0] is not rounding:
                 self.done = (rounding, *fold_earlier(self.entries, rounding))
-            bases, earned = self.done[1], self.done[2]
+                self.view = None
+            if self.view is None:
+                self.view = [EarlierLine(b, e) for b, e in zip(self.done[1], self.done[2], strict=True)]
+            return list(self.view)
         else:
             end = bisect_right(self.times, at)
             bases, earned = fold_earlier((m for m in self.entries[:end] if m.event_id != exclude), rounding)
         return [EarlierLine(b, e) for b, e in zip(bases, earned, strict=True)]
 
 
-class _LineIndex:
-    """One partner's plan lines: per (version, customer, rule) commission sums, and per (version, rule, period)
-    earning sums and retroactive folds for the periods the plan's rules ask for (registered by `want`)."""
+@dataclass(frozen=True, slots=True)
+class PlanShape:
+    """What the counts read of a plan version's rules, worked out once per rule list."""
 
-    __slots__ = ("fold_periods", "folds", "made", "rules_seen", "sum_periods", "sums", "to_customer")
+    rules: Sequence[Rule]
+    zeros: dict[int, int]  # every rule number (from 1) -> 0
+    cap_period: dict[int, Period]
+    capped_in: dict[Period, frozenset[int]]  # cap period -> the rule numbers capped by it
+    retroactive: tuple[tuple[int, Period], ...]  # (rule number, tier period) of retroactive tier rules
+
+    @classmethod
+    def of(cls, rules: Sequence[Rule]) -> PlanShape:
+        cap_period = {n: rule.caps.period for n, rule in enumerate(rules, start=1)}
+        retroactive = tuple(
+            (n, rule.tier_period)
+            for n, rule in enumerate(rules, start=1)
+            if rule.tier_mode is TierMode.RETROACTIVE and rule.tier_period is not None
+        )
+        zeros = dict.fromkeys(cap_period, 0)
+        capped_in = {
+            p: frozenset(n for n, q in cap_period.items() if q is p) for p in dict.fromkeys(cap_period.values())
+        }
+        return cls(rules, zeros, cap_period, capped_in, retroactive)
+
+
+class _LineIndex:
+    """One partner's plan lines: commission sums per (version, customer) and rule; earning sums per (version,
+    cap period) and rule; retroactive folds per (version, rule, tier period). Sums and folds are kept for the
+    periods the plan's rules ask for (registered by `want`, backfilled from the lines so far)."""
+
+    __slots__ = ("fold_periods", "folds", "made", "shapes", "sum_periods", "sums", "to_customer")
 
     def __init__(self) -> None:
         self.made: list[Made] = []  # every line indexed so far, in the order added
-        self.to_customer: dict[tuple[str, str | None, int], _Sums] = defaultdict(_Sums)
-        self.sums: dict[tuple[str, int, Period, datetime], _Sums] = defaultdict(_Sums)
+        self.to_customer: dict[tuple[str, str | None], _RuleSums] = defaultdict(_RuleSums)
+        self.sums: dict[tuple[str, Period, datetime], _RuleSums] = defaultdict(_RuleSums)
         self.folds: dict[tuple[str, int, Period, datetime], _Fold] = defaultdict(_Fold)
         self.sum_periods: dict[tuple[str, int], set[Period]] = defaultdict(set)
         self.fold_periods: dict[tuple[str, int], set[Period]] = defaultdict(set)
-        self.rules_seen: dict[str, Sequence[Rule]] = {}
+        self.shapes: dict[str, PlanShape] = {}
 
     def add(self, m: Made) -> None:
         self.made.append(m)
         version, number = m.plan_version_id, m.rule_number
         if m.kind == "commission":
-            self.to_customer[(version, m.customer_id, number)].add(m)
+            self.to_customer[(version, m.customer_id)].add(number, m)
         if m.kind in EARNING:
-            for period in self.sum_periods.get((version, number), ()):
-                self.sums[(version, number, period, period_start(period, m.event_at))].add(m)
-            for period in self.fold_periods.get((version, number), ()):
-                self.folds[(version, number, period, period_start(period, m.event_at))].add(m)
+            key = (version, number)
+            if key in self.sum_periods:
+                starts = period_starts(m.event_at)
+                for period in self.sum_periods[key]:
+                    self.sums[(version, period, starts[period])].add(number, m)
+            if key in self.fold_periods:
+                starts = period_starts(m.event_at)
+                for period in self.fold_periods[key]:
+                    self.folds[(version, number, period, starts[period])].add(m)
 
-    def want(self, version: str, rules: Sequence[Rule]) -> None:
+    def want(self, version: str, shape: PlanShape) -> None:
         """Index the periods these rules read (cap period, retroactive tier period), from every line so far."""
-        if self.rules_seen.get(version) is rules:
+        if self.shapes.get(version) is shape:
             return
-        self.rules_seen[version] = rules
-        for number, rule in enumerate(rules, start=1):
-            self._want(self.sum_periods, self.sums, version, number, rule.caps.period)
-            if rule.tier_mode is TierMode.RETROACTIVE and rule.tier_period is not None:
-                self._want(self.fold_periods, self.folds, version, number, rule.tier_period)
+        self.shapes[version] = shape
+        for number, period in shape.cap_period.items():
+            if period not in self.sum_periods[(version, number)]:
+                self.sum_periods[(version, number)].add(period)
+                for m in self._earning(version, number):
+                    self.sums[(version, period, period_start(period, m.event_at))].add(number, m)
+        for number, period in shape.retroactive:
+            if period not in self.fold_periods[(version, number)]:
+                self.fold_periods[(version, number)].add(period)
+                for m in self._earning(version, number):
+                    self.folds[(version, number, period, period_start(period, m.event_at))].add(m)
 
-    def _want(
-        self,
-        wanted: dict[tuple[str, int], set[Period]],
-        into: dict[tuple[str, int, Period, datetime], _Sums] | dict[tuple[str, int, Period, datetime], _Fold],
-        version: str,
-        number: int,
-        period: Period,
-    ) -> None:
-        periods = wanted[(version, number)]
-        if period in periods:
-            return
-        periods.add(period)
-        for m in self.made:
-            if m.plan_version_id == version and m.rule_number == number and m.kind in EARNING:
-                into[(version, number, period, period_start(period, m.event_at))].add(m)
+    def _earning(self, version: str, number: int) -> Iterator[Made]:
+        return (m for m in self.made if m.plan_version_id == version and m.rule_number == number and m.kind in EARNING)
 
-    def paid_to(self, version: str, customer: str, number: int, at: datetime, exclude: str) -> int:
-        sums = self.to_customer.get((version, customer, number))
-        return 0 if sums is None else sums.upto(at, exclude)
-
-    def earned(self, version: str, number: int, period: Period, since: datetime, at: datetime, exclude: str) -> int:
-        sums = self.sums.get((version, number, period, since))
-        return 0 if sums is None else sums.upto(at, exclude)
-
-    def earlier(
+    def counts(
         self,
         version: str,
-        number: int,
-        period: Period,
-        since: datetime,
+        shape: PlanShape,
+        customer: str,
+        starts: dict[Period, datetime],
         at: datetime,
         exclude: str,
         rounding: Rounding,
-    ) -> list[EarlierLine]:
-        fold = self.folds.get((version, number, period, since))
-        return [] if fold is None else fold.earlier(at, exclude, rounding)
+    ) -> tuple[dict[int, int], dict[int, int], dict[int, list[EarlierLine]]]:
+        """Per rule number: paid to this customer, earned in the cap period, the tier period's earlier lines."""
+        paid_to_customer = dict(shape.zeros)
+        mine = self.to_customer.get((version, customer))
+        if mine is not None and not mine.into(paid_to_customer, shape.zeros.keys(), at, exclude):
+            for m in self.made:
+                if (
+                    m.kind == "commission"
+                    and m.customer_id == customer
+                    and m.plan_version_id == version
+                    and m.rule_number in paid_to_customer
+                    and m.event_at <= at
+                    and m.event_id != exclude
+                ):
+                    paid_to_customer[m.rule_number] += m.amount
+        earned = dict(shape.zeros)
+        for period, numbers in shape.capped_in.items():
+            since = starts[period]
+            bucket = self.sums.get((version, period, since))
+            if bucket is not None and not bucket.into(earned, numbers, at, exclude):
+                for m in self.made:
+                    if (
+                        m.kind in EARNING
+                        and m.plan_version_id == version
+                        and m.rule_number in numbers
+                        and since <= m.event_at <= at
+                        and m.event_id != exclude
+                    ):
+                        earned[m.rule_number] += m.amount
+        earlier: dict[int, list[EarlierLine]] = {}
+        for number, period in shape.retroactive:
+            fold = self.folds.get((version, number, period, starts[period]))
+            earlier[number] = [] if fold is None else fold.earlier(at, exclude, rounding)
+        return paid_to_customer, earned, earlier
 
 
 class PartnerIndex:

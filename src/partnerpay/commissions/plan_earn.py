@@ -8,7 +8,8 @@ reads come from commissions/history.py, the same two a backtest uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, exists, or_, select
@@ -81,6 +82,25 @@ def plan_rules(book: PlanBook, partner: Partner, at: datetime) -> PlanRules | No
     if choice is None:
         return None
     return PlanRules(choice.version.id, choice.how.plan_name, choice.version.version, book.rules(choice.version))
+
+
+def plan_chooser(book: PlanBook) -> Callable[[Partner, datetime], PlanRules | None]:
+    """plan_rules for the many events of a replay: the same answer, remembered per partner and group between the
+    book's boundaries. A choice compares the time only with these (an assignment's start, end and expiry, a
+    version's effective_from), so two times with the same boundaries at or before them get the same choice."""
+    bounds = sorted(
+        {t for a in book.assignments for t in (a.effective_from, a.ended_at, a.expires_at) if t is not None}
+        | {v.effective_from for versions in book.versions.values() for v in versions if v.effective_from is not None}
+    )
+    memo: dict[tuple[str, str | None, int], PlanRules | None] = {}
+
+    def choose(partner: Partner, at: datetime) -> PlanRules | None:
+        key = (partner.id, partner.group_id, bisect_right(bounds, at))
+        if key not in memo:
+            memo[key] = plan_rules(book, partner, at)
+        return memo[key]
+
+    return choose
 
 
 def load_history(session: Session, *, partner_id: str, customer_id: str, plan: PlanRules, at: datetime) -> History:

@@ -308,11 +308,14 @@ class _Checkpointer:
         raw = engine.raw_connection()  # the driver's own: no BEGIN IMMEDIATE, which would stop the writer
         try:
             while not self._stopped.wait(CHECKPOINT_EVERY_SECONDS):
-                if self.wanted.is_set():
-                    self.wanted.clear()
+                if not self.wanted.is_set():
+                    continue
+                self.wanted.clear()
+                try:
                     raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
-        except Exception as exc:  # the commits' own checkpoints take over when the writer's connection goes
-            log.warning("WAL checkpoints stopped", error=str(exc)[:300])
+                except Exception as exc:  # tried again a second later: the WAL must not grow unchecked
+                    self.wanted.set()
+                    log.warning("WAL checkpoint failed", error=str(exc)[:300])
         finally:
             raw.close()
 

@@ -12,7 +12,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from partnerpay.audit import service as audit
@@ -104,49 +104,57 @@ def plan_chooser(book: PlanBook) -> Callable[[Partner, datetime], PlanRules | No
 
 
 def load_history(session: Session, *, partner_id: str, customer_id: str, plan: PlanRules, at: datetime) -> History:
-    """The partner's paying events and lines under this plan version that a context at `at` can read."""
+    """The partner's paying events and lines under this plan version that a context at `at` can read.
+
+    Of the partner's other customers one row each is read: their latest payment at or before `at` in the
+    window. Every period a context counts ends at `at`, so "paid in the period" is "latest payment on or after
+    the period's start" — the counts are those of all the rows, for a fraction of the reading.
+    """
     since = earliest_needed(plan.rules, at)
     history = History()
-    paid = select(Event.id, Event.partner_id, Event.customer_id, Event.occurred_at).where(
-        Event.type.in_(PAYING_TYPES), Event.occurred_at <= at
+    paying = (Event.type.in_(PAYING_TYPES), Event.occurred_at <= at)
+    own = select(Event.id, Event.partner_id, Event.occurred_at).where(Event.customer_id == customer_id, *paying)
+    for event_id, owner, occurred_at in session.execute(own):
+        history.add_paying(owner if owner == partner_id else None, customer_id, event_id, occurred_at)
+    latest = (
+        select(Event.customer_id, func.max(Event.occurred_at), func.max(Event.id))
+        .where(Event.partner_id == partner_id, Event.customer_id != customer_id, *paying)
+        .group_by(Event.customer_id)
     )
-    partner_paid = paid.where(Event.partner_id == partner_id)
     if since is not None:
-        partner_paid = partner_paid.where(Event.occurred_at >= since)
-    seen: set[str] = set()
-    for stmt in (paid.where(Event.customer_id == customer_id), partner_paid):
-        for event_id, owner, cust, occurred_at in session.execute(stmt):
-            if event_id not in seen:
-                seen.add(event_id)
-                history.add_paying(owner if owner == partner_id else None, cust, event_id, occurred_at)
+        latest = latest.where(Event.occurred_at >= since)
+    for cust, occurred_at, event_id in session.execute(latest):
+        history.add_paying(partner_id, cust, event_id, occurred_at)
+    c = CommissionLine
     lines = (
-        select(CommissionLine, Event.occurred_at)
-        .join(Event, Event.id == CommissionLine.event_id)
+        select(c.customer_id, c.event_id, Event.occurred_at, c.kind, c.amount, c.base_amount, c.rate_bp, c.rule_number)
+        .join(Event, Event.id == c.event_id)
         .where(
-            CommissionLine.partner_id == partner_id,
-            CommissionLine.plan_version_id == plan.version_id,
-            CommissionLine.status != "rejected",
+            c.partner_id == partner_id,
+            c.plan_version_id == plan.version_id,
+            c.status != "rejected",
             not_reversed(),
             Event.occurred_at <= at,
         )
-        .order_by(Event.occurred_at, CommissionLine.created_at, CommissionLine.id)
+        .order_by(Event.occurred_at, c.created_at, c.id)
     )
     if since is not None:
-        lines = lines.where(or_(Event.occurred_at >= since, CommissionLine.customer_id == customer_id))
-    for line, event_at in session.execute(lines):
-        assert line.plan_version_id is not None and line.rule_number is not None
-        history.lines[partner_id].append(
+        lines = lines.where(or_(Event.occurred_at >= since, c.customer_id == customer_id))
+    made = history.lines[partner_id]
+    for line_customer, line_event, event_at, kind, amount, base, rate_bp, number in session.execute(lines):
+        assert number is not None  # a line citing a plan version cites its rule
+        made.append(
             Made(
-                line.partner_id,
-                line.customer_id,
-                line.event_id,
+                partner_id,
+                line_customer,
+                line_event,
                 event_at,
-                line.kind,
-                line.amount,
-                line.base_amount or 0,
-                line.rate_bp or 0,
-                line.plan_version_id,
-                line.rule_number,
+                kind,
+                amount,
+                base or 0,
+                rate_bp or 0,
+                plan.version_id,
+                number,
             )
         )
     return history

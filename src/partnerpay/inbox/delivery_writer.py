@@ -141,8 +141,8 @@ def _stored_already(cursor: Any, sql: Statements, deliveries: Sequence[Delivery]
     for source, external_ids in by_source.items():
         for start in range(0, len(external_ids), 500):
             chunk = external_ids[start : start + 500]
-            cursor.execute(*sql.find(source, chunk))
-            known.update({(source, ext): Stored(item_id, status, True) for ext, item_id, status in cursor.fetchall()})
+            rows = sql.find(cursor, source, chunk)
+            known.update({(source, ext): Stored(item_id, status, True) for ext, item_id, status in rows})
     return known
 
 

@@ -4,8 +4,10 @@ route that checks the same signature and writes the same rows raw, both under uv
 ours:  `partnerpay serve --no-access-log` (1 worker) with the in-process worker off, a program with a Stripe
        webhook secret; POST /api/v1/webhooks/stripe/{program_id}, every request a distinct invoice.paid event
        signed with the current time: secrets from the per-process cache (read and decrypted on a miss),
-       signature checked, event classified, then inbox row + processing job + audit row committed by the
-       delivery writer's group commit before the 200 (web/webhook_path.py, inbox/delivery_writer.py).
+       signature checked, event classified, then inbox row + processing job committed by the delivery
+       writer's group commit, with one audit row per group naming its deliveries, before the 200
+       (web/webhook_path.py, inbox/delivery_writer.py). The limit writes an audit row per request but
+       without the chain's lock or hash, so on PostgreSQL its parallel transactions do not queue on it.
        Processing the queued jobs is a separate figure, not measured here (an answer never waits for it).
 limit: a bare Starlette app under the same uvicorn, one route at the same path: the body read, the same
        HMAC check, id and type from the JSON, then in the thread pool the same three rows written with the

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.auth.actor import SYSTEM
+from partnerpay.commissions.decisions import approve_lines
 from partnerpay.commissions.models import CommissionLine
-from partnerpay.commissions.service import approve_lines
 from partnerpay.payouts.service import approve_batch, create_payout_run, mark_batch_paid
 from partnerpay.plans.assignments import assign_plan
 from partnerpay.plans.service import create_plan, publish

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.models import StaffUser
-from partnerpay.commissions.service import approve_lines
+from partnerpay.commissions.decisions import approve_lines
 from partnerpay.partners import admin
 from partnerpay.partners.models import Partner
 from partnerpay.web.console import queries

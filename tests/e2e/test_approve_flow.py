@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.service import create_staff_user
+from partnerpay.commissions.decisions import approve_lines
 from partnerpay.commissions.models import CommissionLine
-from partnerpay.commissions.service import approve_lines
 from partnerpay.events.schemas import EventType
 from partnerpay.kit.clock import FixedClock
 from partnerpay.partners.service import add_partner_user

@@ -13,8 +13,8 @@ from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
 from partnerpay.auth.service import create_staff_user, staff_actor
 from partnerpay.commissions.adjustments import add_adjustment
+from partnerpay.commissions.decisions import approve_lines, reject_lines
 from partnerpay.commissions.models import CommissionLine, LineStatus
-from partnerpay.commissions.service import approve_lines, reject_lines
 from partnerpay.kit.clock import FixedClock
 from partnerpay.kit.errors import Forbidden, NotFound, ValidationError
 from partnerpay.ledger.models import AccountKind, LedgerAccount, LedgerPosting, LedgerTransaction

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import ROLE_SCOPES, SYSTEM, Actor, ActorType
+from partnerpay.commissions.decisions import approve_lines, reject_lines
 from partnerpay.commissions.models import CommissionLine
-from partnerpay.commissions.service import approve_lines, reject_lines
 from partnerpay.events.models import Customer, RefundAllocation
 from partnerpay.events.schemas import EventIn
 from partnerpay.events.service import record_event

@@ -17,8 +17,8 @@ from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.models import ApiKey, StaffUser
 from partnerpay.auth.service import api_key_actor, authenticate_staff, staff_actor
 from partnerpay.cli import app
+from partnerpay.commissions.decisions import approve_lines
 from partnerpay.commissions.models import CommissionLine
-from partnerpay.commissions.service import approve_lines
 from partnerpay.events.schemas import EventIn, EventType
 from partnerpay.events.service import record_event
 from partnerpay.kit.clock import FixedClock

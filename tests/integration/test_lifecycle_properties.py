@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.auth.actor import SYSTEM
+from partnerpay.commissions.decisions import approve_lines, reject_lines
 from partnerpay.commissions.models import CommissionLine, LineStatus
-from partnerpay.commissions.service import approve_lines, reject_lines
 from partnerpay.events.models import Event, RefundAllocation
 from partnerpay.events.schemas import EventType
 from partnerpay.kit.clock import FixedClock

@@ -16,9 +16,9 @@ from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import ALL_SCOPES, SYSTEM, Actor, ActorType
 from partnerpay.auth.models import StaffUser
 from partnerpay.auth.service import create_staff_user
+from partnerpay.commissions.decisions import approve_lines, reject_lines
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.commissions.queries import partner_balance
-from partnerpay.commissions.service import approve_lines, reject_lines
 from partnerpay.kit.clock import FixedClock
 from partnerpay.kit.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from partnerpay.partners import admin, groups, prospects, queries

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
-from partnerpay.commissions.service import approve_lines
+from partnerpay.commissions.decisions import approve_lines
 from partnerpay.jobs.models import OutboxJob
 from partnerpay.kit.clock import FixedClock
 from partnerpay.kit.crypto import SecretBox

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.auth.actor import SYSTEM
+from partnerpay.commissions.decisions import approve_lines
 from partnerpay.commissions.models import CommissionLine, LineStatus
-from partnerpay.commissions.service import approve_lines
 from partnerpay.events.schemas import EventType
 from partnerpay.kit.clock import FixedClock
 from partnerpay.ledger.models import LedgerTransaction

@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
 from partnerpay.cli import app
+from partnerpay.commissions.decisions import approve_lines
 from partnerpay.commissions.history import History
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.commissions.plan_earn import event_facts, not_reversed, plan_rules
 from partnerpay.commissions.recalculate import DERIVED, Recalculation, recalculate
 from partnerpay.commissions.recalculate_auto import RECALCULATE_JOB
 from partnerpay.commissions.replay import replay
-from partnerpay.commissions.service import approve_lines
 from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import EventIn
 from partnerpay.events.service import record_event

@@ -3,7 +3,7 @@
 An adjustment is an ordinary commission line (kind "adjustment"): it starts pending, posts to the ledger
 at once like any line (a negative one simply flows payable → expense), needs approval like any line, and
 is payable as soon as it is approved (no refund window: nothing can be refunded). Whoever created it may
-not approve it (maker-checker, enforced in `service.approve_lines`).
+not approve it (maker-checker, enforced in `decisions.approve_lines`).
 """
 
 from __future__ import annotations

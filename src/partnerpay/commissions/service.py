@@ -1,14 +1,12 @@
-"""Writing commission lines: creation from events, clawbacks, approval and rejection."""
+"""Writing commission lines: creation from events and clawbacks (approval and rejection: decisions.py)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
@@ -17,8 +15,7 @@ from partnerpay.commissions.explain import commission_explanation
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.events.models import Customer, Event
 from partnerpay.fx.service import Converted, to_program_currency
-from partnerpay.jobs.outbox import enqueue
-from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound, ValidationError
+from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.kit.money import Rounding, format_money, percent_of
 from partnerpay.kit.state import StateMachine
@@ -271,181 +268,4 @@ def claw_back(
         refunded_before=refunded_before,
         chosen_newest_first=chosen_newest_first,
         now=now,
-    )
-
-
-def _load_for_decision(session: Session, actor: Actor, ids: Sequence[str]) -> list[CommissionLine]:
-    if not ids:
-        raise ValidationError("ids must name at least one commission line", field="ids")
-    if len(set(ids)) != len(ids):
-        raise ValidationError("ids must not repeat a line", field="ids")
-    found = {
-        line.id: line
-        for line in session.scalars(select(CommissionLine).where(CommissionLine.id.in_(ids))).all()
-        if actor.sees_program(line.program_id)
-    }
-    missing = [i for i in ids if i not in found]
-    if missing:
-        raise NotFound(f"commission line(s) not found: {', '.join(missing)}", field="ids", ids=missing)
-    return [found[i] for i in ids]
-
-
-def _followers(session: Session, lines: Sequence[CommissionLine]) -> list[CommissionLine]:
-    """Unpaid clawbacks of these lines, and unpaid reinstatements of those: they follow their original's decision."""
-    found: list[CommissionLine] = []
-    ids = [line.id for line in lines]
-    for _ in range(2):  # a clawback reverses a line; a reinstatement (won chargeback) reverses a clawback
-        more = session.scalars(
-            select(CommissionLine).where(CommissionLine.reverses_line_id.in_(ids), CommissionLine.status.in_(UNPAID))
-        ).all()
-        found += more
-        ids = [x.id for x in more]
-        if not ids:
-            break
-    return list({x.id: x for x in found}.values())
-
-
-def approve_lines(session: Session, *, actor: Actor, ids: Sequence[str], now: datetime) -> list[CommissionLine]:
-    """Approve pending lines, all or none; their unpaid clawbacks are approved with them."""
-    if not actor.can("approve"):
-        raise Forbidden("approving commissions needs the finance or owner role (scope 'approve')")
-    lines = _load_for_decision(session, actor, ids)
-    # Maker-checker: a manual adjustment is money a person decided on, so a second person approves it.
-    own = [line for line in lines if line.kind == "adjustment" and line.created_by == actor.id]
-    if own:
-        raise Forbidden(
-            "you created these adjustments; someone else must approve them: " + ", ".join(line.id for line in own),
-            field="ids",
-            ids=[line.id for line in own],
-        )
-    wrong = [line for line in lines if line.status != LineStatus.PENDING.value]
-    if wrong:
-        raise InvalidTransition(
-            "only pending lines can be approved: " + ", ".join(f"{line.id} is {line.status}" for line in wrong),
-            field="ids",
-            ids=[line.id for line in wrong],
-        )
-    chosen = set(ids)
-    for line in lines:
-        original = session.get(CommissionLine, line.reverses_line_id) if line.reverses_line_id else None
-        if original is not None and original.status == LineStatus.PENDING.value and original.id not in chosen:
-            raise InvalidTransition(
-                f"clawback {line.id} is approved together with its original line {original.id}",
-                field="ids",
-                ids=[line.id],
-            )
-    followers = [f for f in _followers(session, lines) if f.status == LineStatus.PENDING.value and f.id not in chosen]
-    every = lines + followers
-    LINES.transition(
-        session,
-        CommissionLine,
-        [line.id for line in every],
-        src=LineStatus.PENDING,
-        dst=LineStatus.APPROVED,
-        values={"approved_by": actor.id, "approved_at": now},
-    )
-    for line in every:
-        session.refresh(line)
-    audit.record_many(
-        session,
-        actor=actor,
-        action="commission.approve",
-        now=now,
-        items=[("commission_line", x.id, x.program_id, {"status": "pending"}, line_snapshot(x)) for x in every],
-    )
-    _notify(session, every, "commission.approved", "approved", now)
-    return lines
-
-
-def reject_lines(
-    session: Session, *, actor: Actor, ids: Sequence[str], reason: str, now: datetime
-) -> list[CommissionLine]:
-    """Reject unpaid lines, all or none, reversing their ledger postings; their clawbacks go too."""
-    if not actor.can("approve"):
-        raise Forbidden("rejecting commissions needs the finance or owner role (scope 'approve')")
-    if not reason.strip():
-        raise ValidationError("a reason is required to reject a line", field="reason")
-    lines = _load_for_decision(session, actor, ids)
-    wrong = [line for line in lines if line.status not in UNPAID]
-    if wrong:
-        raise InvalidTransition(
-            "only pending or approved lines can be rejected: "
-            + ", ".join(f"{line.id} is {line.status}" for line in wrong),
-            field="ids",
-            ids=[line.id for line in wrong],
-        )
-    every = lines + [f for f in _followers(session, lines) if f.id not in set(ids)]
-    by_status: dict[str, list[str]] = defaultdict(list)
-    for line in every:
-        by_status[line.status].append(line.id)
-    for status, line_ids in by_status.items():
-        LINES.transition(
-            session,
-            CommissionLine,
-            line_ids,
-            src=LineStatus(status),
-            dst=LineStatus.REJECTED,
-            values={"rejected_reason": reason.strip()},
-        )
-    before = {line.id: line.status for line in every}
-    for line in every:
-        session.refresh(line)
-    by_program: dict[str, list[CommissionLine]] = defaultdict(list)
-    for line in every:
-        by_program[line.program_id].append(line)
-    for program_id, group in by_program.items():
-        ledger.post(
-            session,
-            program_id=program_id,
-            now=now,
-            entries=[
-                ledger.transfer(
-                    kind="rejection",
-                    ref_type="commission_line",
-                    ref_id=line.id,
-                    currency=line.currency,
-                    amount=line.amount,
-                    debit=(line.partner_id, AccountKind.PARTNER_PAYABLE),
-                    credit=(program_id, AccountKind.COMMISSION_EXPENSE),
-                    memo=reason.strip()[:500],
-                )
-                for line in group
-            ],
-        )
-    audit.record_many(
-        session,
-        actor=actor,
-        action="commission.reject",
-        now=now,
-        items=[
-            (
-                "commission_line",
-                x.id,
-                x.program_id,
-                {"status": before[x.id]},
-                {**line_snapshot(x), "reason": reason},
-            )
-            for x in every
-        ],
-    )
-    _notify(session, lines, "commission.rejected", "rejected", now)
-    return lines
-
-
-def _notify(session: Session, lines: Sequence[CommissionLine], kind: str, verb: str, now: datetime) -> None:
-    per_partner: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for line in lines:
-        per_partner[(line.partner_id, line.currency)].append(line.amount)
-    enqueue(
-        session,
-        "notify.partner",
-        now=now,
-        payloads=[
-            {
-                "partner_id": partner_id,
-                "kind": kind,
-                "text": f"{len(amounts)} commission line(s) {verb}: {format_money(sum(amounts), currency)}",
-            }
-            for (partner_id, currency), amounts in sorted(per_partner.items())
-        ],
     )

@@ -13,8 +13,8 @@ from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.models import ApiKey
 from partnerpay.auth.passwords import MIN_LENGTH
 from partnerpay.auth.service import authenticate_staff, create_api_key, create_staff_user, staff_actor
+from partnerpay.commissions.decisions import approve_lines
 from partnerpay.commissions.models import CommissionLine, LineStatus
-from partnerpay.commissions.service import approve_lines
 from partnerpay.db.engine import unit_of_work
 from partnerpay.demo.data import (
     API_KEY_NAME,

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, Form, Request, Response
 
 from partnerpay.auth.actor import Actor
+from partnerpay.commissions.decisions import approve_lines
 from partnerpay.commissions.models import CommissionLine, LineStatus
-from partnerpay.commissions.service import approve_lines
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import NotFound, PartnerpayError, ValidationError
 from partnerpay.kit.money import format_money

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from partnerpay.auth.actor import Actor
-from partnerpay.commissions import service
+from partnerpay.commissions import decisions
 from partnerpay.commissions.queries import list_lines
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.schemas import IdsIn, RejectIn, lines_out
@@ -46,7 +46,7 @@ def approve(request: Request, body: IdsIn, actor: Actor = Caller) -> JSONRespons
             {
                 "results": [
                     {"id": line.id, "status": line.status}
-                    for line in service.approve_lines(s, actor=actor, ids=body.ids, now=now(request))
+                    for line in decisions.approve_lines(s, actor=actor, ids=body.ids, now=now(request))
                 ]
             },
         ),
@@ -64,7 +64,9 @@ def reject(request: Request, body: RejectIn, actor: Actor = Caller) -> JSONRespo
             {
                 "results": [
                     {"id": line.id, "status": line.status, "reason": line.rejected_reason}
-                    for line in service.reject_lines(s, actor=actor, ids=body.ids, reason=body.reason, now=now(request))
+                    for line in decisions.reject_lines(
+                        s, actor=actor, ids=body.ids, reason=body.reason, now=now(request)
+                    )
                 ]
             },
         ),

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +23,11 @@ from partnerpay.db.models import Base
 from partnerpay.kit.clock import FixedClock
 
 PG_URL = os.environ.get("PARTNERPAY_TEST_DATABASE_URL")
+
+# No per-example deadline: on a loaded 2-core CI machine a pure example can take longer than hypothesis's
+# 200 ms by scheduling alone, and a timing failure there says nothing about the property.
+settings.register_profile("partnerpay", deadline=None)
+settings.load_profile("partnerpay")
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 

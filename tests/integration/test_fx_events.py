@@ -185,6 +185,8 @@ class TestRefunds:
         assert (back.amount, back.currency, back.reverses_line_id) == (-2710, "USD", line.id)
         [rest] = record(session, program, "rf2", "c1", 75_000, "EUR", type="refund", at=T0 + 4 * DAY)
         assert rest.amount == -8132  # the whole line back, to the cent: 10,842 - 2,710
+        # The base clawed is the refunded share of the line's base, in dollars like the line (not the euros refunded).
+        assert (back.base_amount, rest.base_amount) == (-27_105, -81_315)
         assert payable(session, program, partner) == 0
 
     def test_a_clawback_explanation_says_the_refund_in_its_currency_and_the_line_in_the_programs(

@@ -91,6 +91,14 @@ def clawback_due(line_amount: int, clawed_so_far: int, refunded_total: int, orig
     return -due if due > 0 else 0
 
 
+def share_of_base(line_base: int | None, taken: int, original_amount: int | None, rounding: str) -> int:
+    """The part of a line's base that `taken` of its `original_amount` event stands for, in the line's currency
+    (the base of a converted line is the converted amount; of a two-tier line, the recruit's commission)."""
+    if not line_base or not original_amount or original_amount <= 0:
+        return 0
+    return round_ratio(line_base * min(taken, original_amount), original_amount, Rounding(rounding))
+
+
 def in_window(rule: Rule | None, original_at: datetime, reversal_at: datetime) -> bool:
     """A reversal claws back a rule's line only within the rule's clawback_days of the original event.
 

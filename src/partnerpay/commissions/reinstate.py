@@ -136,7 +136,8 @@ def _give_back(
         )
         made.append(
             counter_line(
-                clawback, kind="reinstatement", amount=back, base=chargeback.amount or 0, event_id=reversal.id,
+                clawback, kind="reinstatement", amount=back, event_id=reversal.id,
+                base=-(clawback.base_amount or 0),
                 explanation=f"{explanation}, {cite}" if cite else explanation, now=now,
             )
         )  # fmt: skip

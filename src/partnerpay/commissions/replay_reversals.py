@@ -153,7 +153,8 @@ class Reversals:
                     chosen_newest_first=original_id is None,
                     line_currency=line.currency,
                 )
-                draft = self._counter(line, facts, kind="clawback", amount=due, base=-share.amount, text=text)
+                base = -clawbacks.share_of_base(line.base_amount, share.amount, original.amount, line.rounding)
+                draft = self._counter(line, facts, kind="clawback", amount=due, base=base, text=text)
                 self.clawbacks_of[facts.id].append((draft, line))
                 self._add(taken, draft, line)
         return taken

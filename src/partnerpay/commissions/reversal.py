@@ -22,6 +22,7 @@ from partnerpay.commissions.clawbacks import (
     CLAWED_KINDS,
     cancellation_claws,
     clawback_due,
+    share_of_base,
     stop_note,
     stopped_by,
 )
@@ -240,7 +241,8 @@ def claw_back(
         explanation = f"{text}, {cite}" if cite else text
         made.append(
             counter_line(
-                line, kind="clawback", amount=amount, base=-refunded, event_id=refund.id, explanation=explanation,
+                line, kind="clawback", amount=amount, event_id=refund.id, explanation=explanation,
+                base=-share_of_base(line.base_amount, refunded, original.amount, line.rounding),
                 now=now,
             )
         )  # fmt: skip

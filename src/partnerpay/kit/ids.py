@@ -55,6 +55,8 @@ PREFIXES = frozenset(
         "fxr",  # recorded currency rate
         "plv",  # commission plan version
         "pla",  # commission plan assignment
+        "fund",  # a program's funding account (payouts/funding.py)
+        "pfl",  # a stored payout file (payouts/files.py)
     }
 )
 

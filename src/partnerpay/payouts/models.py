@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from partnerpay.db.base import Base, UTCDateTime
@@ -53,6 +54,14 @@ class PayoutBatch(Base):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # --- issue 7 parts 2, 3, 7 (B, schedules and the run): the schedule slot that made the batch (None: run by
+    # hand), and, when partners are paid in another currency than their lines, the lines' currency, their
+    # total and the one recorded rate the whole batch was converted at ---
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    source_currency: Mapped[str | None] = mapped_column(String(3), default=None)
+    source_total: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    fx_rate_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    fx_rate: Mapped[str | None] = mapped_column(String(32), default=None)  # "1.0842", as recorded (base→quote)
 
 
 class Payout(Base):
@@ -69,4 +78,66 @@ class Payout(Base):
     status: Mapped[str] = mapped_column(String(16))
     provider_ref: Mapped[str | None] = mapped_column(String(200), default=None)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # --- issue 7 parts 3, 7 (B, the run): what the lines summed to in their own currency (the ledger moves
+    # this amount, payable → clearing) and the rate amount/currency were converted at (None: same currency) ---
+    source_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    source_currency: Mapped[str | None] = mapped_column(String(3), default=None)
+    fx_rate_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    fx_rate: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+# --- issue 7 parts 2, 3, 7, 8 (B, schedules and the run): a program's payout settings, partners' payout
+# currencies and the reasons a run left a balance unpaid ---
+
+
+class PayoutSettings(Base):
+    """When a program pays (schedule), how little it pays (minimum per currency) and whom it holds back.
+
+    One row per program; a program without one is run by hand with every gate but the status and
+    payout-details ones off (payouts/schedules.py: DEFAULTS).
+    """
+
+    __tablename__ = "payout_settings"
+
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"), primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(16))  # manual | monthly | twice_monthly | weekly | net
+    day_of_month: Mapped[int | None] = mapped_column(Integer, default=None)  # monthly, twice_monthly (1st day)
+    second_day: Mapped[int | None] = mapped_column(Integer, default=None)  # twice_monthly
+    weekday: Mapped[int | None] = mapped_column(Integer, default=None)  # weekly: 0 = Monday
+    net_days: Mapped[int | None] = mapped_column(Integer, default=None)  # net: days after approval
+    run_hour: Mapped[int] = mapped_column(Integer, default=9)  # local hour the run is made
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    minimums: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # currency → minor units
+    pay_in_partner_currency: Mapped[bool] = mapped_column(Boolean, default=False)
+    require_verified_method: Mapped[bool] = mapped_column(Boolean, default=True)
+    require_tax_form: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PartnerPayoutCurrency(Base):
+    """The currency a partner is paid in when the program pays partners in their own currency."""
+
+    __tablename__ = "partner_payout_currencies"
+
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    updated_by: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PayoutSkip(Base):
+    """Why a run left a partner's balance in one currency unpaid (the partner and staff see it)."""
+
+    __tablename__ = "payout_skips"
+    __table_args__ = (Index("ix_payout_skips_partner", "partner_id", "created_at"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("payout_runs.id"), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

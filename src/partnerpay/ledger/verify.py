@@ -11,7 +11,7 @@ from partnerpay.audit.service import verify_chain
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.ledger.models import AccountKind, LedgerAccount, LedgerPosting, LedgerTransaction
 from partnerpay.payouts.exporters.csv_file import control_sum_of, export_csv
-from partnerpay.payouts.models import Payout, PayoutBatch, PayoutStatus
+from partnerpay.payouts.models import Payout, PayoutBatch, PayoutLineRelease, PayoutStatus
 
 
 @dataclass
@@ -139,12 +139,15 @@ def _lines_vs_ledger(session: Session, report: Report) -> None:
         (AccountKind.PAYOUT_CLEARING, open_states, -1),
         (AccountKind.CASH, [PayoutStatus.PAID.value], -1),
     ):
+        # The ledger moves what a payout's lines summed to (source_*); amount/currency is what was sent, in
+        # the partner's currency when the program converts (issue 7 part 7). Older payouts have no source_*.
+        source_currency = func.coalesce(Payout.source_currency, Payout.currency)
         docs = {
             (p, p, c): sign * int(s)
             for p, c, s in session.execute(
-                select(Payout.program_id, Payout.currency, func.sum(Payout.amount))
+                select(Payout.program_id, source_currency, func.sum(func.coalesce(Payout.source_amount, Payout.amount)))
                 .where(Payout.status.in_(states))
-                .group_by(Payout.program_id, Payout.currency)
+                .group_by(Payout.program_id, source_currency)
             )
         }
         _compare(report, kind.value.replace("_", " "), _account_balances(session, kind), docs)
@@ -159,9 +162,19 @@ def _payouts_vs_lines(session: Session, report: Report) -> None:
             .group_by(CommissionLine.payout_id)
         )
     )
+    # A failed or returned payout's lines went back to approved (payouts/reconcile.py): it ties out with the
+    # lines it released, kept in payout_line_releases.
+    for pid, s, n in session.execute(
+        select(PayoutLineRelease.payout_id, func.sum(PayoutLineRelease.amount), func.count())
+        .join(Payout, Payout.id == PayoutLineRelease.payout_id)
+        .where(Payout.status.in_([PayoutStatus.FAILED.value, PayoutStatus.RETURNED.value]))
+        .group_by(PayoutLineRelease.payout_id)
+    ):
+        total, count = line_sums.get(pid, (0, 0))
+        line_sums[pid] = (total + int(s), count + int(n))
     for payout in session.scalars(select(Payout)):
         total, count = line_sums.get(payout.id, (0, 0))
-        if (total, count) != (payout.amount, payout.line_count):
+        if (total, count) != (payout.source_amount or payout.amount, payout.line_count):
             report.problems.append(
                 f"payout {payout.id}: {payout.amount} over {payout.line_count} lines, "
                 f"but its lines sum to {total} over {count}"

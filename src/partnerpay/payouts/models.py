@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from partnerpay.db.base import Base, UTCDateTime
+from partnerpay.db.base import Base, SerialKey, UTCDateTime
 
 
 class BatchStatus(StrEnum):
@@ -141,3 +141,28 @@ class PayoutSkip(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Reconciliation (issue 7 part 6, payouts/reconcile.py): when the rail or bank said the payout failed or came
+    # back, and why (shown to the partner and staff).
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class PayoutLineRelease(Base):
+    """A line a failed or returned payout carried, released back to approved (issue 7 part 6).
+
+    The line's payout_id is cleared so a later run pays it again; this row keeps the history (which payout
+    carried it, for how much, and why it came back), and the tie-out of a failed payout reads its lines here.
+    """
+
+    __tablename__ = "payout_line_releases"
+    __table_args__ = (UniqueConstraint("payout_id", "line_id"),)
+
+    id: Mapped[int] = mapped_column(SerialKey, primary_key=True, autoincrement=True)
+    payout_id: Mapped[str] = mapped_column(ForeignKey("payouts.id"), index=True)
+    line_id: Mapped[str] = mapped_column(ForeignKey("commission_lines.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    outcome: Mapped[str] = mapped_column(String(16))  # failed | returned
+    reason: Mapped[str] = mapped_column(Text)
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,15 +1,20 @@
-"""Deciding on commission lines: approval (maker-checker for manual adjustments) and rejection, each all or
-none, with the unpaid clawbacks of the chosen lines following their decision."""
+"""Deciding on commission lines: approval (maker-checker for manual adjustments and, by the program's approval
+policy, for lines above a threshold) and rejection, each all or none, with the unpaid clawbacks of the chosen
+lines following their decision. Who may decide is the program's approval policy (approvals/policy.py)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from partnerpay.approvals import second_approval
+from partnerpay.approvals.models import LineFirstApproval
+from partnerpay.approvals.policy import check_may_decide, policies_for
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
 from partnerpay.commissions.models import CommissionLine, LineStatus
@@ -52,11 +57,38 @@ def _followers(session: Session, lines: Sequence[CommissionLine]) -> list[Commis
     return list({x.id: x for x in found}.values())
 
 
+@dataclass
+class Approval:
+    """What one approval did: `lines` as asked (in order, refreshed), which moved to approved (with their
+    clawbacks) and which got their first of two approvals and stay pending."""
+
+    lines: list[CommissionLine]
+    approved: list[CommissionLine] = field(default_factory=list)
+    awaiting: dict[str, LineFirstApproval] = field(default_factory=dict)
+    held: list[str] = field(default_factory=list)  # clawbacks that follow an original awaiting its second approval
+
+    def state_of(self, line_id: str) -> str:
+        waiting = line_id in self.awaiting or line_id in self.held
+        return "awaiting_second_approval" if waiting else "approved"
+
+
 def approve_lines(session: Session, *, actor: Actor, ids: Sequence[str], now: datetime) -> list[CommissionLine]:
-    """Approve pending lines, all or none; their unpaid clawbacks are approved with them."""
-    if not actor.can("approve"):
-        raise Forbidden("approving commissions needs the finance or owner role (scope 'approve')")
+    """Approve pending lines, all or none (see `approve`); returns the lines asked for."""
+    return approve(session, actor=actor, ids=ids, now=now).lines
+
+
+def approve(
+    session: Session, *, actor: Actor, ids: Sequence[str], now: datetime, reason: str | None = None
+) -> Approval:
+    """Approve pending lines, all or none, as the programs' approval policies say (approvals/policy.py).
+
+    A line above the policy's `second_approval_above` needs two people: the first approval is recorded and
+    the line stays pending until a finance (or owner) user who neither created it nor gave the first approval
+    approves it. Unpaid clawbacks of the lines are approved with them.
+    """
     lines = _load_for_decision(session, actor, ids)
+    policies = policies_for(session, {line.program_id for line in lines})
+    check_may_decide(session, actor, policies.values(), "approve")
     # Maker-checker: a manual adjustment is money a person decided on, so a second person approves it.
     own = [line for line in lines if line.kind == "adjustment" and line.created_by == actor.id]
     if own:
@@ -81,38 +113,57 @@ def approve_lines(session: Session, *, actor: Actor, ids: Sequence[str], now: da
                 field="ids",
                 ids=[line.id],
             )
-    followers = [f for f in _followers(session, lines) if f.status == LineStatus.PENDING.value and f.id not in chosen]
-    every = lines + followers
-    LINES.transition(
-        session,
-        CommissionLine,
-        [line.id for line in every],
-        src=LineStatus.PENDING,
-        dst=LineStatus.APPROVED,
-        values={"approved_by": actor.id, "approved_at": now},
-    )
-    for line in every:
-        session.refresh(line)
-    audit.record_many(
-        session,
-        actor=actor,
-        action="commission.approve",
-        now=now,
-        items=[("commission_line", x.id, x.program_id, {"status": "pending"}, line_snapshot(x)) for x in every],
-    )
-    _notify(session, every, "commission.approved", "approved", now)
-    return lines
+    firsts = {
+        f.line_id: f
+        for f in session.scalars(select(LineFirstApproval).where(LineFirstApproval.line_id.in_(list(chosen)))).all()
+    }
+    final, first, held = second_approval.split(session, actor, lines, policies, firsts)
+    note = reason.strip()[:2000] if reason and reason.strip() else None
+    result = Approval(lines, held=[line.id for line in held])
+    if first:
+        result.awaiting = second_approval.record_first(session, actor, first, now=now, reason=note)
+    if final:
+        followers = [f for f in _followers(session, final) if f.status == LineStatus.PENDING.value]
+        every = final + [f for f in followers if f.id not in chosen]
+        LINES.transition(
+            session,
+            CommissionLine,
+            [line.id for line in every],
+            src=LineStatus.PENDING,
+            dst=LineStatus.APPROVED,
+            values={"approved_by": actor.id, "approved_at": now},
+        )
+        for line in every:
+            session.refresh(line)
+        audit.record_many(
+            session,
+            actor=actor,
+            action="commission.approve",
+            now=now,
+            items=[
+                (
+                    "commission_line",
+                    x.id,
+                    x.program_id,
+                    {"status": "pending"},
+                    second_approval.approval_note(line_snapshot(x), firsts.get(x.id), note),
+                )
+                for x in every
+            ],
+        )
+        _notify(session, every, "commission.approved", "approved", now)
+        result.approved = every
+    return result
 
 
 def reject_lines(
     session: Session, *, actor: Actor, ids: Sequence[str], reason: str, now: datetime
 ) -> list[CommissionLine]:
     """Reject unpaid lines, all or none, reversing their ledger postings; their clawbacks go too."""
-    if not actor.can("approve"):
-        raise Forbidden("rejecting commissions needs the finance or owner role (scope 'approve')")
     if not reason.strip():
         raise ValidationError("a reason is required to reject a line", field="reason")
     lines = _load_for_decision(session, actor, ids)
+    check_may_decide(session, actor, policies_for(session, {x.program_id for x in lines}).values(), "reject")
     wrong = [line for line in lines if line.status not in UNPAID]
     if wrong:
         raise InvalidTransition(

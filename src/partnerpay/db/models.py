@@ -1,5 +1,6 @@
 """Imports every domain's models so that metadata (and Alembic) sees all tables."""
 
+from partnerpay.approvals import models as approval_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.models import ApiKey, IdempotencyRecord, StaffUser
 from partnerpay.commissions.models import CommissionLine

@@ -52,6 +52,10 @@ class PayoutBatch(Base):
     payout_count: Mapped[int] = mapped_column(Integer)
     approved_by: Mapped[str | None] = mapped_column(String(40), default=None)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Approval policies (issue 7 part 1, approvals/batches.py): above the program's batch threshold a second,
+    # different finance user approves; the batch stays draft (approved_by set) until then.
+    second_approved_by: Mapped[str | None] = mapped_column(String(40), default=None)
+    second_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # --- issue 7 parts 2, 3, 7 (B, schedules and the run): the schedule slot that made the batch (None: run by

@@ -1,0 +1,1 @@
+"""Approval policies per program: who approves lines, auto-approval, maker-checker thresholds, SLAs, batches."""

@@ -6,6 +6,8 @@ import threading
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,9 +19,13 @@ from partnerpay.kit.clock import FixedClock
 from partnerpay.ledger.models import LedgerTransaction
 from partnerpay.ledger.verify import verify
 from partnerpay.partners.models import PartnerStatus
-from partnerpay.payouts.models import Payout, PayoutBatch, PayoutRun
+from partnerpay.payouts.models import Payout, PayoutBatch, PayoutRun, PayoutSkip
+from partnerpay.payouts.run import CRASH_POINTS
 from partnerpay.payouts.service import approve_batch, create_payout_run, mark_batch_paid
+from partnerpay.payouts.settings import write_settings
 from tests import factories
+from tests.conftest import T0
+from tests.integration.payout_helpers import approved_line
 
 
 class Crash(Exception):
@@ -164,3 +170,95 @@ class TestCreatePayoutRun:
         with session_factory() as s:
             assert s.scalar(select(func.count()).select_from(Payout)) == 20
             assert verify(s).ok
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_crash_at_any_named_point_leaves_nothing_and_a_restart_pays_each_line_once(
+    session_factory: sessionmaker[Session], clock: FixedClock, point: str
+) -> None:
+    """Every named point of the set-based run, two currencies and a skip: all or nothing, then exactly once."""
+    now = clock.now()
+    with session_factory() as s:
+        prog = factories.program(s, now)
+        partners = [factories.partner(s, prog, now, f"P{n}") for n in range(4)]
+        for n, partner in enumerate(partners):
+            approved_line(s, prog.id, partner.id, 1_000 * (n + 1), now)
+            approved_line(s, prog.id, partner.id, 700, now, currency="USD")
+        approved_line(s, prog.id, partners[0].id, -9_000, now)  # P0 nets negative in EUR: carried
+        s.commit()
+        program_id = prog.id
+
+    def crash(at: str) -> None:
+        if at == point:
+            raise Crash(at)
+
+    with session_factory() as s:
+        with pytest.raises(Crash):
+            create_payout_run(s, actor=SYSTEM, program_id=program_id, now=now, crash=crash)
+        s.rollback()
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Payout)) == 0
+        assert s.scalar(select(func.count()).select_from(PayoutRun)) == 0
+        assert s.scalar(select(func.count()).select_from(PayoutSkip)) == 0
+        assert set(s.scalars(select(CommissionLine.status))) == {LineStatus.APPROVED.value}
+        assert verify(s).ok
+    with session_factory() as s:  # the restart
+        result = create_payout_run(s, actor=SYSTEM, program_id=program_id, now=now)
+        s.commit()
+        assert result.totals == {"EUR": 9_000, "USD": 2_800}
+        assert len(result.batches) == 2
+        again = create_payout_run(s, actor=SYSTEM, program_id=program_id, now=now)
+        s.commit()
+        assert again.payouts == [] and again.batches == []
+        in_payouts = s.scalars(select(CommissionLine.payout_id).where(CommissionLine.payout_id.is_not(None))).all()
+        assert len(in_payouts) == 7  # 3 EUR lines + 4 USD lines; P0's EUR lines wait
+        report = verify(s)
+        assert report.ok, report.problems
+
+
+LINES = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # partner
+        st.integers(-5_000, 5_000).filter(bool),  # amount
+        st.sampled_from(["EUR", "USD"]),
+        st.booleans(),  # still on hold
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=LINES, minimum=st.sampled_from([0, 1, 2_000]))
+def test_payouts_sum_exactly_to_the_eligible_lines(
+    session_factory: sessionmaker[Session], lines: list[tuple[int, int, str, bool]], minimum: int
+) -> None:
+    now = T0
+    with session_factory() as s:
+        prog = factories.program(s, now)
+        partners = [factories.partner(s, prog, now, f"P{n}") for n in range(4)]
+        expected: dict[tuple[str, str], tuple[int, int]] = {}
+        for who, amount, currency, held in lines:
+            pid = partners[who].id
+            approved_line(s, prog.id, pid, amount, now, currency=currency, hold_until=now + timedelta(days=int(held)))
+            if not held:
+                total, count = expected.get((pid, currency), (0, 0))
+                expected[(pid, currency)] = (total + amount, count + 1)
+        write_settings(s, actor=SYSTEM, program_id=prog.id, now=now,
+                       data={"schedule": "manual", "require_verified_method": False,
+                             "minimums": {"EUR": minimum, "USD": minimum}})  # fmt: skip
+        result = create_payout_run(s, actor=SYSTEM, program_id=prog.id, now=now)
+        s.commit()
+        paid = {(p.partner_id, p.currency): (p.amount, p.line_count) for p in result.payouts}
+        assert paid == {k: v for k, v in expected.items() if v[0] > 0 and v[0] >= minimum}
+        skipped = {(x["partner_id"], x["currency"]) for x in result.skipped}
+        assert skipped == set(expected) - set(paid)
+        # Each line in at most one payout, and a payout's lines are exactly what it says.
+        for payout in result.payouts:
+            total, count = s.execute(
+                select(func.sum(CommissionLine.amount), func.count()).where(CommissionLine.payout_id == payout.id)
+            ).one()
+            assert (int(total), int(count)) == (payout.amount, payout.line_count)
+        assert create_payout_run(s, actor=SYSTEM, program_id=prog.id, now=now).payouts == []
+        s.commit()
+        report = verify(s)
+        assert report.ok, report.problems

@@ -83,14 +83,16 @@ def transfer_from_stage(
             ),
         )
     )
-    legs = 0
     for sign, join in ((1, debit_join), (-1, credit_join)):
-        legs += session.execute(
+        session.execute(
             insert(postings).from_select(
                 ["transaction_id", "account_id", "amount", "currency"],
                 select(s.tx_id, a.id, s.amount * sign, s.currency).select_from(stage.join(accounts, join)),
             )
-        ).rowcount  # type: ignore[attr-defined]
+        )
+    # Counted, not taken from rowcount (psycopg reports -1 for INSERT … SELECT through the ORM session).
+    p = postings.c
+    legs = session.scalar(select(func.count()).select_from(postings.join(stage, p.transaction_id == s.tx_id)))
     if legs != 2 * n:
         raise UnbalancedEntry(f"{2 * n} legs expected for {n} transfers, {legs} written; nothing was posted")
     # Balances: the debit accounts by their staged sums, the credit account per currency.

@@ -139,12 +139,15 @@ def _lines_vs_ledger(session: Session, report: Report) -> None:
         (AccountKind.PAYOUT_CLEARING, open_states, -1),
         (AccountKind.CASH, [PayoutStatus.PAID.value], -1),
     ):
+        # The ledger moves what a payout's lines summed to (source_*); amount/currency is what was sent, in
+        # the partner's currency when the program converts (issue 7 part 7). Older payouts have no source_*.
+        source_currency = func.coalesce(Payout.source_currency, Payout.currency)
         docs = {
             (p, p, c): sign * int(s)
             for p, c, s in session.execute(
-                select(Payout.program_id, Payout.currency, func.sum(Payout.amount))
+                select(Payout.program_id, source_currency, func.sum(func.coalesce(Payout.source_amount, Payout.amount)))
                 .where(Payout.status.in_(states))
-                .group_by(Payout.program_id, Payout.currency)
+                .group_by(Payout.program_id, source_currency)
             )
         }
         _compare(report, kind.value.replace("_", " "), _account_balances(session, kind), docs)
@@ -171,7 +174,7 @@ def _payouts_vs_lines(session: Session, report: Report) -> None:
         line_sums[pid] = (total + int(s), count + int(n))
     for payout in session.scalars(select(Payout)):
         total, count = line_sums.get(payout.id, (0, 0))
-        if (total, count) != (payout.amount, payout.line_count):
+        if (total, count) != (payout.source_amount or payout.amount, payout.line_count):
             report.problems.append(
                 f"payout {payout.id}: {payout.amount} over {payout.line_count} lines, "
                 f"but its lines sum to {total} over {count}"

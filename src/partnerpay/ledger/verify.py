@@ -43,6 +43,7 @@ def verify(session: Session) -> Report:
     _entries(session, report)
     _lines_vs_ledger(session, report)
     _payouts_vs_lines(session, report)
+    _batch_tie_outs(session, report)
     checked, problems = verify_chain(session)
     report.audit_rows_checked = checked
     report.audit_ok = not problems
@@ -201,3 +202,17 @@ def _payouts_vs_lines(session: Session, report: Report) -> None:
         file_sum, file_rows = control_sum_of(export_csv(session, batch).content)
         if (file_sum, file_rows) != (batch.total, batch.payout_count):
             report.problems.append(f"batch {batch.id}: export file sums to {file_sum} over {file_rows} rows")
+
+
+def _batch_tie_outs(session: Session, report: Report) -> None:
+    """Each batch's lines, stored files and ledger movements against its payouts' statuses (payouts/tieout.py);
+    the batch header and generated CSV are compared above already."""
+    from partnerpay.payouts.tieout import batch_tie_out  # it imports this package's models, not this module
+
+    for batch in session.scalars(select(PayoutBatch).order_by(PayoutBatch.id)):
+        tie = batch_tie_out(session, batch)
+        report.problems += [
+            problem
+            for row, problem in zip([r for r in tie.rows if not r.ok], tie.problems(), strict=True)
+            if row.label.startswith(("Ledger", "File control sum (", "Commission lines", "Payouts in another"))
+        ]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
+from partnerpay.approvals import batches as batch_approvals
 from partnerpay.auth.actor import Actor
 from partnerpay.kit.errors import ValidationError
 from partnerpay.payouts import service
@@ -58,7 +59,11 @@ def create_run(request: Request, body: PayoutRunIn, actor: Actor = Caller) -> JS
 
 def batch_payload(session: Any, batch: Any) -> dict[str, Any]:
     payouts = session.scalars(select(Payout).where(Payout.batch_id == batch.id).order_by(Payout.partner_id))
-    return {**dump(BatchOut, batch), "payouts": [dump(PayoutOut, p) for p in payouts]}
+    return {
+        **dump(BatchOut, batch),
+        **batch_approvals.approval_state(batch),  # second approval (issue 7 part 1)
+        "payouts": [dump(PayoutOut, p) for p in payouts],
+    }
 
 
 @router.get("/payout-batches/{batch_id}")
@@ -92,11 +97,16 @@ def export(
 
 @router.post("/payout-batches/{batch_id}/approve")
 def approve_batch(request: Request, batch_id: str, actor: Actor = Caller) -> JSONResponse:
+    """First or final approval (approvals/batches.py): above the program's batch_second_approval_above the batch
+    stays draft with `awaiting_second_approval: true` until a different finance user approves it."""
     return idempotency.run(
         request,
         actor,
         {"batch": batch_id},
-        lambda s: (200, batch_payload(s, service.approve_batch(s, actor=actor, batch_id=batch_id, now=now(request)))),
+        lambda s: (
+            200,
+            batch_payload(s, batch_approvals.approve_batch(s, actor=actor, batch_id=batch_id, now=now(request))),
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from partnerpay.web.api.v1 import (
     onboarding,
     partner_admin,
     payout_details,
+    payout_reconcile,
     payouts,
     plans,
     plans_simulate,
@@ -52,3 +53,4 @@ api.include_router(fx.router)  # /programs/{id}/fx-rates
 api.include_router(plans.router)  # commission plans (issue 6)
 api.include_router(recalculate.router)  # POST /partners/{id}/recalculate
 api.include_router(plans_simulate.router)  # POST /plans/{id}/simulate: the backtest
+api.include_router(payout_reconcile.router)  # bank returns upload, batch tie-out (issue 7 part 6)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from partnerpay.db.base import Base, SerialKey, UTCDateTime
@@ -89,6 +89,11 @@ class Payout(Base):
     source_currency: Mapped[str | None] = mapped_column(String(3), default=None)
     fx_rate_id: Mapped[str | None] = mapped_column(String(40), default=None)
     fx_rate: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Reconciliation (issue 7 part 6, payouts/reconcile.py): when the rail or bank said the payout failed or came
+    # back, and why (shown to the partner and staff).
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 # --- issue 7 parts 2, 3, 7, 8 (B, schedules and the run): a program's payout settings, partners' payout
@@ -145,11 +150,6 @@ class PayoutSkip(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Reconciliation (issue 7 part 6, payouts/reconcile.py): when the rail or bank said the payout failed or came
-    # back, and why (shown to the partner and staff).
-    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class PayoutLineRelease(Base):

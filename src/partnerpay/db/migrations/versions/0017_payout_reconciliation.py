@@ -36,7 +36,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["payout_id"], ["payouts.id"], name="fk_payout_line_releases_payout_id_payouts"),
         sa.PrimaryKeyConstraint("id", name="pk_payout_line_releases"),
-        sa.UniqueConstraint("payout_id", "line_id", name="uq_payout_line_releases_payout_id"),
+        sa.UniqueConstraint("payout_id", "line_id", name="uq_payout_line_releases_payout_id_line_id"),
     )
     with op.batch_alter_table("payout_line_releases", schema=None) as batch_op:
         batch_op.create_index("ix_payout_line_releases_line_id", ["line_id"], unique=False)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from partnerpay.db.engine import is_postgres, unit_of_work
 from partnerpay.jobs.models import JobStatus, OutboxJob
 from partnerpay.jobs.registry import JobContext, PermanentJobError, Registry
+from partnerpay.jobs.scheduler import Scheduler, default_scheduler
 from partnerpay.kit.clock import Clock
 from partnerpay.kit.state import StateMachine
 
@@ -287,6 +288,7 @@ class Worker:
         worker_id: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        scheduler: Scheduler | None = None,
     ) -> None:
         if batch_size < 1 or lease_seconds < 1:
             raise ValueError("batch_size and lease_seconds must be positive")
@@ -296,6 +298,8 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
+        # Periodic tasks (jobs/scheduler.py) asked by run_forever; None: the default tasks, built on first use.
+        self.scheduler = scheduler
 
     def run_pending(self, max_jobs: int | None = None) -> int:
         """Run what is due now, batch by batch, until nothing is or `max_jobs` ran; returns how many ran."""
@@ -326,6 +330,7 @@ class Worker:
         log.info("outbox worker started", worker_id=self.worker_id)
         while not stop_event.is_set():
             try:
+                self.run_periodic()
                 ran = self.run_pending(max_jobs=self.batch_size)
             except Exception:
                 log.exception("outbox worker loop failed; will retry", worker_id=self.worker_id)
@@ -333,6 +338,12 @@ class Worker:
             if ran == 0:
                 stop_event.wait(poll_seconds)
         log.info("outbox worker stopped", worker_id=self.worker_id)
+
+    def run_periodic(self, *, force: bool = False) -> int:
+        """Enqueue the jobs of periodic tasks that are due (each slot once, whatever other workers do)."""
+        if self.scheduler is None:
+            self.scheduler = default_scheduler()
+        return len(self.scheduler.run_due(self.session_factory, now=self.clock.now(), force=force))
 
     def start_in_thread(self, *, poll_seconds: float = 1.0) -> WorkerThread:
         """Start run_forever in a daemon thread; call .stop() on the result to end it."""

@@ -23,7 +23,7 @@ from partnerpay.programs.service import get_program
 from partnerpay.programs.tracking_settings import deal_stages
 
 PROVIDERS = ("stripe", "shopify", "hubspot", "paypal", "google_calendar", "smtp")
-LIVE_PROVIDERS = ("stripe", "shopify", "hubspot")  # paypal, google_calendar and smtp: issues 7 and 8
+LIVE_PROVIDERS = ("stripe", "shopify", "hubspot", "paypal")  # paypal: payouts (issue 7); google_calendar, smtp: issue 8
 SECRET_FIELDS = ("api_key", "client_secret", "access_token")  # access_token: HubSpot private-app or OAuth token
 CONFIG_FIELDS = ("client_id", "base_url", "net_of_tax", "stage_map", "pipeline", "deal_stage_on_push")
 MAX_STAGE_MAP = 50

@@ -69,6 +69,10 @@ def build_registry(settings: Settings | None = None) -> Registry:
     from partnerpay.commissions.recalculate_auto import RECALCULATE_JOB, recalculate_job
 
     registry.add(RECALCULATE_JOB, recalculate_job)  # lines re-derived after a late event (commissions/recalculate.py)
+    from partnerpay.payouts.sending import SEND_JOB, send_handler
+
+    # Pay all (payouts/sending.py): the worker opens the same sealed credentials the web process stored.
+    registry.add(SEND_JOB, send_handler(lambda: (settings or Settings()).secret_box()))
     from partnerpay.payouts.scheduled_run import SCHEDULED_RUN_JOB, scheduled_run_job
 
     registry.add(SCHEDULED_RUN_JOB, scheduled_run_job)  # a program's scheduled payout run (jobs/scheduler.py)

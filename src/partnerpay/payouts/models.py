@@ -66,6 +66,9 @@ class PayoutBatch(Base):
     source_total: Mapped[int | None] = mapped_column(BigInteger, default=None)
     fx_rate_id: Mapped[str | None] = mapped_column(String(40), default=None)
     fx_rate: Mapped[str | None] = mapped_column(String(32), default=None)  # "1.0842", as recorded (base→quote)
+    # --- issue 7 parts 4-5 (C, sending): who pressed "Pay all", and when ---
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    sent_by: Mapped[str | None] = mapped_column(String(40), default=None)
 
 
 class Payout(Base):
@@ -83,6 +86,14 @@ class Payout(Base):
     provider_ref: Mapped[str | None] = mapped_column(String(200), default=None)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # --- issue 7 parts 4-5 (C, sending): the rail chosen when the batch was sent (sepa, nacha, paypal,
+    # paypal_csv, stripe_connect), the provider idempotency key fixed at that moment (a restarted send
+    # reuses it), provider calls made, and the last transient error ---
+    rail: Mapped[str | None] = mapped_column(String(20), default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
     # --- issue 7 parts 3, 7 (B, the run): what the lines summed to in their own currency (the ledger moves
     # this amount, payable → clearing) and the rate amount/currency were converted at (None: same currency) ---
     source_amount: Mapped[int | None] = mapped_column(BigInteger, default=None)
@@ -170,3 +181,45 @@ class PayoutLineRelease(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # failed | returned
     reason: Mapped[str] = mapped_column(Text)
     released_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- issue 7 parts 4-5 (C, sending): funding accounts and stored payout files ---
+
+
+class FundingAccount(Base):
+    """The account a program pays from, per rail (sepa, ach): sealed like payout methods, shown masked."""
+
+    __tablename__ = "funding_accounts"
+    __table_args__ = (UniqueConstraint("program_id", "kind"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # sepa | ach
+    details_encrypted: Mapped[str] = mapped_column(Text)
+    masked: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PayoutFile(Base):
+    """A payout file as first produced (export or "Pay all"): kept byte for byte with its SHA-256, so a
+    re-export is identical and `partnerpay verify` ties its control sum to the batch's payouts."""
+
+    __tablename__ = "payout_files"
+    __table_args__ = (UniqueConstraint("batch_id", "format"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("payout_batches.id"))
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    format: Mapped[str] = mapped_column(String(16))  # csv | wise | paypal_csv | sepa | nacha
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    control_sum: Mapped[int] = mapped_column(BigInteger)  # minor units
+    item_count: Mapped[int] = mapped_column(Integer)
+    payout_ids: Mapped[list[str]] = mapped_column(JSON)
+    references: Mapped[list[list[str]]] = mapped_column(JSON)  # [payout id, EndToEndId or trace number]
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

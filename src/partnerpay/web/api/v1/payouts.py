@@ -10,13 +10,15 @@ from sqlalchemy import select
 
 from partnerpay.approvals import batches as batch_approvals
 from partnerpay.auth.actor import Actor
+from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import ValidationError
-from partnerpay.payouts import service
-from partnerpay.payouts.exporters.csv_file import export_csv
+from partnerpay.payouts import rails, sending, service
+from partnerpay.payouts.exporters import batch_files
 from partnerpay.payouts.models import Payout
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.schemas import BatchOut, PayoutOut, PayoutRunIn, dump
-from partnerpay.web.api.v1.common import Caller, now, reader
+from partnerpay.web.api.v1.common import Caller, need, now, reader
+from partnerpay.web.security import factory
 
 router = APIRouter()
 
@@ -77,22 +79,55 @@ def export(
     request: Request,
     batch_id: str,
     actor: Actor = Caller,
-    format: str = Query("csv", description="csv (sepa and nacha come with the payouts issue)"),
+    format: str = Query("csv", description="csv, wise, paypal_csv, sepa or nacha (docs/api-payout-files.md)"),
+    schema: str = Query("pain.001.001.03", description="sepa only: pain.001.001.03 or pain.001.001.09"),
 ) -> Response:
-    with reader(request, actor) as s:
+    """The batch as a file, stored the first time with its SHA-256 so a re-export is byte for byte the same;
+    a payout that cannot go in the file (no IBAN, wrong method...) refuses it with 422 naming every partner."""
+    if format not in rails.FILE_RAILS:
+        raise ValidationError(
+            f"unknown export format {format!r}; available: {', '.join(rails.FILE_RAILS)}", field="format"
+        )
+    if schema not in rails.SEPA_SCHEMAS:
+        raise ValidationError(f"schema must be one of {', '.join(rails.SEPA_SCHEMAS)}", field="schema")
+    box = request.app.state.secret_box
+    with unit_of_work(factory(request)) as s:
         batch = service.get_batch(s, actor, batch_id)
-        if format != "csv":
-            raise ValidationError(f"unknown export format {format!r}; available: csv", field="format")
-        file = export_csv(s, batch)
+        rows = batch_files.load_rows(s, box, batch)
+        stored = rails.stored_file(s, batch.id, format)
+        if stored is None:
+            need(actor, "payouts")  # the first export writes the file (and its audit row)
+            rows_in = rows
+        else:
+            rows_in = [r for r in rows if r.payout_id in set(stored.payout_ids)]
+        file = rails.store_file(
+            s, actor=actor, box=box, batch=batch, fmt=format, rows=rows_in, now=now(request), schema=schema
+        )
         return Response(
             file.content,
             media_type=file.media_type,
             headers={
                 "Content-Disposition": f'attachment; filename="{file.filename}"',
                 "X-Control-Sum": str(file.control_sum),
-                "X-Item-Count": str(file.count),
+                "X-Item-Count": str(file.item_count),
+                "X-Content-SHA256": file.sha256,
             },
         )
+
+
+@router.post("/payout-batches/{batch_id}/send", status_code=202)
+def send_batch(request: Request, batch_id: str, actor: Actor = Caller) -> JSONResponse:
+    """Pay all: every payout goes out through its partner's rail, by a background job (docs/api-payout-sending.md)."""
+    box = request.app.state.secret_box
+    return idempotency.run(
+        request,
+        actor,
+        {"batch": batch_id},
+        lambda s: (
+            202,
+            batch_payload(s, sending.start_send(s, actor=actor, box=box, batch_id=batch_id, now=now(request))),
+        ),
+    )
 
 
 @router.post("/payout-batches/{batch_id}/approve")

@@ -11,6 +11,7 @@ from partnerpay.web.api.v1 import (
     events,
     events_import,
     fraud,
+    funding_account,
     fx,
     hubspot,
     imports,
@@ -53,4 +54,5 @@ api.include_router(fx.router)  # /programs/{id}/fx-rates
 api.include_router(plans.router)  # commission plans (issue 6)
 api.include_router(recalculate.router)  # POST /partners/{id}/recalculate
 api.include_router(plans_simulate.router)  # POST /plans/{id}/simulate: the backtest
+api.include_router(funding_account.router)  # PUT /programs/{id}/funding-account (issue 7)
 api.include_router(payout_reconcile.router)  # bank returns upload, batch tie-out (issue 7 part 6)

@@ -1,0 +1,404 @@
+"""Pay all: finance sends an approved batch; an outbox job does the provider work, restartably.
+
+`start_send` (the request) checks that every payout has a way to be paid and that every file can be
+built, then in one transaction moves the batch and its payouts to `sending`, fixes each payout's rail
+and provider idempotency key, and enqueues `payouts.send`. Nothing is sent inside the request.
+
+`run_send` (the job) works through what is still open, each step written as it completes:
+- file rails: the file is built and stored (payouts/rails.py), its payouts become `sent`;
+- Stripe Connect: one transfer per payout with `Idempotency-Key: <payout's key>`; created → paid;
+  refused → failed with Stripe's reason; no answer (timeout, 5xx) → stays `sending` with last_error;
+- PayPal: one payout batch per 15,000 items, `sender_batch_id` = the stored key; created → `sent`;
+  then polled: SUCCESS → paid, FAILED/BLOCKED/... → failed, RETURNED/REFUNDED/... → returned.
+Results go through payouts.reconcile.record_results (ledger, lines, batch settlement, partner notices).
+A crash anywhere rolls back the job's transaction; the re-run asks the provider again with the same keys,
+and the provider answers with what it did the first time, so no payout is paid twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from partnerpay.audit import service as audit
+from partnerpay.auth.actor import Actor, ActorType
+from partnerpay.integrations.paypal_payouts import (
+    FAILED_STATUSES,
+    MAX_ITEMS,
+    PAID_STATUSES,
+    RETURNED_STATUSES,
+    PayoutItem,
+    PaypalError,
+)
+from partnerpay.integrations.stripe_connect import StripeTransferError
+from partnerpay.jobs.outbox import enqueue
+from partnerpay.jobs.registry import Handler, JobContext, PermanentJobError
+from partnerpay.kit.crypto import SecretBox
+from partnerpay.kit.errors import Forbidden
+from partnerpay.kit.money import format_money, to_major_string
+from partnerpay.payouts import rails
+from partnerpay.payouts.exporters import batch_files as bf
+from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutStatus
+from partnerpay.payouts.reconcile import RailResult, record_results
+from partnerpay.payouts.service import BATCHES, PAYOUTS, get_batch
+
+SEND_JOB = "payouts.send"
+STRIPE_PER_RUN = 200  # transfers per job run: progress is committed in steps, a crash repeats at most one step
+POLL_AFTER = timedelta(minutes=10)  # PayPal items still pending are asked about again after this
+MAX_TRANSIENT = 12  # unanswered attempts of one payout before the job stops retrying and a person looks
+Crash = Callable[[str], None]
+
+
+def _no_crash(point: str) -> None:
+    return None
+
+
+def start_send(session: Session, *, actor: Actor, box: SecretBox, batch_id: str, now: datetime) -> PayoutBatch:
+    """Pay all: refuse (422, naming every partner) unless every payout can go out, then hand over to the job."""
+    if actor.partner_id is not None or not actor.can("payouts"):
+        raise Forbidden("sending a payout batch needs the finance or owner role (scope 'payouts')")
+    batch = get_batch(session, actor, batch_id)
+    BATCHES.check(BatchStatus(batch.status), BatchStatus.SENDING, object_id=batch.id)
+    rows = bf.load_rows(session, box, batch)
+    plan = rails.plan_rails(session, box, batch, rows)
+    by_rail: dict[str, list[bf.PayoutRow]] = defaultdict(list)
+    for row in rows:
+        by_rail[plan[row.payout_id]].append(row)
+    for rail, group in by_rail.items():
+        if rail in rails.FILE_RAILS:
+            # Built now only to refuse a bad IBAN or a missing funding account before anything moves;
+            # the job builds and stores the file (same inputs, the batch's sent_at as its time).
+            existing = rails.stored_file(session, batch.id, rail)
+            if existing is None:
+                rails.build_file(session, box, batch, rail, group, created_at=now)
+    BATCHES.transition(
+        session,
+        PayoutBatch,
+        [batch.id],
+        src=BatchStatus.APPROVED,
+        dst=BatchStatus.SENDING,
+        values={"sent_at": now, "sent_by": actor.id},
+    )
+    PAYOUTS.transition(
+        session, Payout, [r.payout_id for r in rows], src=PayoutStatus.APPROVED, dst=PayoutStatus.SENDING
+    )
+    for rail, group in by_rail.items():
+        for index, row in enumerate(group):
+            session.execute(
+                update(Payout)
+                .where(Payout.id == row.payout_id)
+                .values(rail=rail, idempotency_key=_key(batch.id, rail, row.payout_id, index))
+                .execution_options(synchronize_session=False)
+            )
+    session.refresh(batch)
+    audit.record(
+        session,
+        actor=actor,
+        action="payout_batch.send",
+        object_type="payout_batch",
+        object_id=batch.id,
+        program_id=batch.program_id,
+        now=now,
+        before={"status": BatchStatus.APPROVED.value},
+        after={
+            "status": batch.status,
+            "total": batch.total,
+            "currency": batch.currency,
+            "rails": {rail: len(group) for rail, group in sorted(by_rail.items())},
+        },
+    )
+    enqueue(session, SEND_JOB, [{"batch_id": batch.id, "by": actor.id, "by_label": actor.label or actor.id}], now=now)
+    return batch
+
+
+def _key(batch_id: str, rail: str, payout_id: str, index: int) -> str | None:
+    """The provider idempotency key, fixed when the batch is sent: a re-run sends the same one."""
+    if rail == "stripe_connect":
+        return f"partnerpay-payout-{payout_id}"
+    if rail == "paypal":
+        return f"{batch_id}-{index // MAX_ITEMS + 1:03d}"  # sender_batch_id: one per 15,000 items
+    return None
+
+
+def _actor(batch: PayoutBatch, payload: dict[str, Any]) -> Actor:
+    label = str(payload.get("by_label") or payload.get("by") or "finance")
+    return Actor(
+        ActorType.SYSTEM,
+        f"job:{SEND_JOB}",
+        frozenset({"read", "write", "payouts"}),
+        program_id=batch.program_id,
+        label=f"Pay all by {label}"[:320],
+    )
+
+
+def run_send(
+    session: Session,
+    *,
+    box: SecretBox,
+    batch_id: str,
+    now: datetime,
+    payload: dict[str, Any] | None = None,
+    clients: rails.ClientFactory | None = None,
+    crash: Crash = _no_crash,
+) -> dict[str, int]:
+    """One pass of the send job over what is still open; re-enqueues itself while work remains."""
+    batch = session.get(PayoutBatch, batch_id, with_for_update=True)
+    if batch is None:
+        raise PermanentJobError(f"payout batch {batch_id} does not exist")
+    crash("after_batch_marked_sending")
+    actor = _actor(batch, payload or {})
+    clients = clients or rails.ClientFactory()
+    counts: dict[str, int] = defaultdict(int)
+    open_payouts = list(
+        session.scalars(
+            select(Payout)
+            .where(
+                Payout.batch_id == batch.id, Payout.status.in_([PayoutStatus.SENDING.value, PayoutStatus.SENT.value])
+            )
+            .order_by(Payout.id)
+        )
+    )
+    sending = [p for p in open_payouts if p.status == PayoutStatus.SENDING.value]
+    by_rail: dict[str, list[Payout]] = defaultdict(list)
+    for p in sending:
+        by_rail[p.rail or ""].append(p)
+    for rail in rails.FILE_RAILS:
+        if by_rail.get(rail):
+            _send_file(session, actor, box, batch, rail, by_rail[rail], now, crash)
+            counts[f"{rail}_sent"] += len(by_rail[rail])
+    retry_soon = False
+    if by_rail.get("stripe_connect"):
+        retry_soon = _send_stripe(session, actor, box, batch, by_rail["stripe_connect"], now, clients, crash, counts)
+    if by_rail.get("paypal"):
+        retry_soon = (
+            _send_paypal(session, actor, box, batch, by_rail["paypal"], now, clients, crash, counts) or retry_soon
+        )
+    sent_paypal = [p for p in open_payouts if p.status == PayoutStatus.SENT.value and p.rail == "paypal"]
+    waiting = _poll_paypal(session, actor, box, batch, sent_paypal, now, clients, crash, counts)
+    _finish_batch(session, batch)
+    if retry_soon or waiting:
+        attempts = max((p.attempts for p in sending), default=0)
+        if attempts < MAX_TRANSIENT or waiting:
+            delay = timedelta(seconds=min(30 * 2 ** min(attempts, 8), 3600)) if retry_soon else POLL_AFTER
+            enqueue(session, SEND_JOB, [payload or {"batch_id": batch.id}], now=now, run_after=now + delay)
+    return dict(counts)
+
+
+def _send_file(
+    session: Session,
+    actor: Actor,
+    box: SecretBox,
+    batch: PayoutBatch,
+    rail: str,
+    payouts: list[Payout],
+    now: datetime,
+    crash: Crash,
+) -> None:
+    rows = bf.load_rows(session, box, batch, [p.id for p in payouts])
+    # The batch's sent_at is the file's time: a re-run after a crash builds the very same bytes.
+    file = rails.store_file(session, actor=actor, box=box, batch=batch, fmt=rail, rows=rows, now=batch.sent_at or now)
+    crash("after_file_written")
+    refs = {pid: ref for pid, ref in file.references}
+    for p in payouts:
+        p.sent_at = now
+        p.attempts += 1
+        p.provider_ref = refs.get(p.id, file.id)
+    session.flush()
+    PAYOUTS.transition(session, Payout, [p.id for p in payouts], src=PayoutStatus.SENDING, dst=PayoutStatus.SENT)
+
+
+def _send_stripe(
+    session: Session,
+    actor: Actor,
+    box: SecretBox,
+    batch: PayoutBatch,
+    payouts: list[Payout],
+    now: datetime,
+    clients: rails.ClientFactory,
+    crash: Crash,
+    counts: dict[str, int],
+) -> bool:
+    creds = rails.credentials(session, box, batch.program_id, "stripe") or rails.Credentials()
+    rows = {r.payout_id: r for r in bf.load_rows(session, box, batch, [p.id for p in payouts[:STRIPE_PER_RUN]])}
+    results: list[RailResult] = []
+    retry = len(payouts) > STRIPE_PER_RUN
+    with clients.stripe(creds) as client:
+        for p in payouts[:STRIPE_PER_RUN]:
+            p.attempts += 1
+            destination = rows[p.id].details.get("account_id")
+            try:
+                transfer = client.create_transfer(
+                    amount=p.amount,
+                    currency=p.currency,
+                    destination=str(destination),
+                    idempotency_key=p.idempotency_key or f"partnerpay-payout-{p.id}",
+                    transfer_group=batch.id,
+                    metadata={"payout_id": p.id, "partner_id": p.partner_id},
+                )
+            except StripeTransferError as exc:
+                if exc.retryable:
+                    p.last_error = exc.message
+                    retry = True
+                    counts["stripe_unanswered"] += 1
+                else:
+                    results.append(RailResult(p.id, "failed", reason=exc.message, at=now))
+                continue
+            crash("after_provider_call")
+            p.sent_at, p.provider_ref, p.last_error = now, transfer.id, None
+            results.append(RailResult(p.id, "paid", provider_ref=transfer.id, at=now))
+    session.flush()
+    _record(session, actor, results, now, counts)
+    return retry
+
+
+def _send_paypal(
+    session: Session,
+    actor: Actor,
+    box: SecretBox,
+    batch: PayoutBatch,
+    payouts: list[Payout],
+    now: datetime,
+    clients: rails.ClientFactory,
+    crash: Crash,
+    counts: dict[str, int],
+) -> bool:
+    creds = rails.credentials(session, box, batch.program_id, "paypal") or rails.Credentials()
+    rows = {r.payout_id: r for r in bf.load_rows(session, box, batch, [p.id for p in payouts])}
+    groups: dict[str, list[Payout]] = defaultdict(list)
+    for p in payouts:
+        groups[p.idempotency_key or f"{batch.id}-001"].append(p)
+    retry = False
+    with clients.paypal(creds) as client:
+        for sender_batch_id, group in sorted(groups.items()):
+            items = [
+                PayoutItem(
+                    sender_item_id=p.id,
+                    receiver=str(rows[p.id].details.get("email")),
+                    value=to_major_string(p.amount, p.currency),
+                    currency=p.currency,
+                    note=f"Commission payout {p.id}",
+                )
+                for p in group
+            ]
+            for p in group:
+                p.attempts += 1
+            try:
+                payout_batch_id = client.create_batch(
+                    sender_batch_id=sender_batch_id, items=items, email_subject="You have a commission payout"
+                )
+            except PaypalError as exc:
+                if exc.retryable:
+                    for p in group:
+                        p.last_error = exc.message
+                    retry = True
+                    counts["paypal_unanswered"] += len(group)
+                else:
+                    _record(
+                        session,
+                        actor,
+                        [RailResult(p.id, "failed", reason=exc.message, at=now) for p in group],
+                        now,
+                        counts,
+                    )
+                continue
+            crash("after_provider_call")
+            for p in group:
+                p.sent_at, p.provider_ref, p.last_error = now, payout_batch_id, None
+            session.flush()
+            PAYOUTS.transition(session, Payout, [p.id for p in group], src=PayoutStatus.SENDING, dst=PayoutStatus.SENT)
+            counts["paypal_sent"] += len(group)
+    session.flush()
+    return retry
+
+
+def _poll_paypal(
+    session: Session,
+    actor: Actor,
+    box: SecretBox,
+    batch: PayoutBatch,
+    payouts: list[Payout],
+    now: datetime,
+    clients: rails.ClientFactory,
+    crash: Crash,
+    counts: dict[str, int],
+) -> bool:
+    """Ask PayPal about every sent item; True while some are still pending."""
+    if not payouts:
+        return False
+    creds = rails.credentials(session, box, batch.program_id, "paypal") or rails.Credentials()
+    by_ref: dict[str, list[Payout]] = defaultdict(list)
+    for p in payouts:
+        by_ref[p.provider_ref or ""].append(p)
+    results: list[RailResult] = []
+    waiting = False
+    with clients.paypal(creds) as client:
+        for payout_batch_id, group in sorted(by_ref.items()):
+            try:
+                _, statuses = client.item_statuses(payout_batch_id)
+            except PaypalError as exc:
+                for p in group:
+                    p.last_error = exc.message
+                waiting = True
+                continue
+            of_item = {s.sender_item_id: s for s in statuses}
+            for p in group:
+                s = of_item.get(p.id)
+                status = s.transaction_status if s is not None else "PENDING"
+                reason = f"PayPal: {status}" + (f" ({s.reason})" if s is not None and s.reason else "")
+                if status in PAID_STATUSES:
+                    ref = s.payout_item_id if s is not None and s.payout_item_id else payout_batch_id
+                    results.append(RailResult(p.id, "paid", provider_ref=ref, at=now))
+                elif status in FAILED_STATUSES:
+                    results.append(RailResult(p.id, "failed", provider_ref=payout_batch_id, reason=reason, at=now))
+                elif status in RETURNED_STATUSES:
+                    results.append(RailResult(p.id, "returned", provider_ref=payout_batch_id, reason=reason, at=now))
+                else:
+                    waiting = True
+    crash("after_provider_call")
+    _record(session, actor, results, now, counts)
+    return waiting
+
+
+def _record(session: Session, actor: Actor, results: list[RailResult], now: datetime, counts: dict[str, int]) -> None:
+    if not results:
+        return
+    summary = record_results(session, actor=actor, results=results, now=now)
+    for name, value in summary.counts().items():
+        counts[name] += value
+
+
+def _finish_batch(session: Session, batch: PayoutBatch) -> None:
+    """Every payout is out of `sending`: the batch is sent (reconciliation settles it as paid later)."""
+    session.refresh(batch)
+    if batch.status != BatchStatus.SENDING.value:
+        return
+    still = session.scalar(
+        select(Payout.id).where(Payout.batch_id == batch.id, Payout.status == PayoutStatus.SENDING.value).limit(1)
+    )
+    if still is None:
+        BATCHES.transition(session, PayoutBatch, [batch.id], src=BatchStatus.SENDING, dst=BatchStatus.SENT)
+
+
+def send_handler(
+    box_of: Callable[[], SecretBox], clients: rails.ClientFactory | None = None, crash: Crash = _no_crash
+) -> Handler:
+    """The outbox handler of payouts.send {batch_id}."""
+
+    def run(session: Session, payload: dict[str, Any], context: JobContext) -> None:
+        batch_id = payload.get("batch_id")
+        if not isinstance(batch_id, str):
+            raise PermanentJobError(f"payload batch_id must be a string, got {batch_id!r}")
+        run_send(
+            session, box=box_of(), batch_id=batch_id, now=context.now, payload=payload, clients=clients, crash=crash
+        )
+
+    return run
+
+
+def describe(batch: PayoutBatch) -> str:
+    return f"batch {batch.id}: {batch.payout_count} payout(s), {format_money(batch.total, batch.currency)}"

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from partnerpay.cli_admin import apikeys, payouts, users
+from partnerpay.cli_approvals import approvals
 from partnerpay.cli_commissions import commissions
 from partnerpay.cli_common import database, err, fail, guarded, load_settings, out, parse_time, safe_url
 from partnerpay.cli_deals import deals
@@ -51,6 +52,7 @@ app.add_typer(stripe, name="stripe")
 app.add_typer(fx, name="fx")
 app.add_typer(commissions, name="commissions")
 app.add_typer(plans, name="plans")
+app.add_typer(approvals, name="approvals")
 
 
 def _migrate(url: str) -> tuple[str | None, str | None]:

@@ -107,3 +107,10 @@ def sweep_job(session: Session, payload: dict[str, Any], context: JobContext) ->
     if program_id is not None and session.scalar(select(func.count()).where(Program.id == program_id)) == 0:
         raise PermanentJobError(f"program {program_id} does not exist")
     sweep(session, context.now, program_ids=[program_id] if program_id else None)
+
+
+def sweep_due(session: Session, now: datetime) -> list[Any]:
+    """The periodic scheduler's due-check (jobs/scheduler.py): one sweep per hour; reminders stay once a day."""
+    from partnerpay.jobs.scheduler import Due
+
+    return [Due(slot=f"{now:%Y-%m-%dT%H}", kind=SWEEP_JOB, payload={})]

@@ -164,3 +164,12 @@ def _check_second(session: Session, actor: Actor, batch: PayoutBatch) -> None:
             f"(first: {batch.approved_by} at {at})",
             field="batch_id",
         )
+
+
+def approver_names(session: Session, batch: PayoutBatch) -> dict[str, str]:
+    """Staff emails of the batch's approvers (ids of API keys or the system stay as they are)."""
+    ids = [i for i in (batch.approved_by, batch.second_approved_by) if i]
+    if not ids:
+        return {}
+    found = {i: e for i, e in session.execute(select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(ids)))}
+    return {i: found.get(i, i) for i in ids}

@@ -17,6 +17,8 @@ from partnerpay.approvals.sla import due_at, is_overdue, overdue_clause, pending
 from partnerpay.auth.actor import Actor
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.kit.errors import ValidationError
+from partnerpay.kit.paging import Page, paginate
+from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
 
 # The same cap as a list of ids: one request decides at most this many lines (all or none).
@@ -178,8 +180,37 @@ def approval_fields(session: Session, lines: Sequence[CommissionLine], now: date
 
 def overdue_filter(session: Session, actor: Actor, program_id: str | None, now: datetime) -> ColumnElement[bool]:
     """The `overdue=true` condition of a line list, for the programs the actor sees (or the one named)."""
-    from partnerpay.programs.models import Program
-
     ids = [program_id] if program_id else list(session.scalars(select(Program.id)))
     visible = [i for i in ids if actor.sees_program(i)]
     return overdue_clause(policies_for(session, visible).values(), now)
+
+
+def list_by_overdue(
+    session: Session,
+    actor: Actor,
+    *,
+    overdue: bool,
+    program_id: str | None,
+    partner_id: str | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+    now: datetime,
+) -> Page[CommissionLine]:
+    """GET /commissions?overdue=…: the same filters and scoping as list_lines, plus the SLA condition."""
+    line = CommissionLine
+    clause = overdue_filter(session, actor, program_id, now)
+    stmt = select(line).where(clause if overdue else ~clause)
+    if actor.program_id is not None:
+        stmt = stmt.where(line.program_id == actor.program_id)
+    if actor.partner_id is not None:
+        stmt = stmt.where(line.partner_id == actor.partner_id)
+    if program_id:
+        stmt = stmt.where(line.program_id == program_id)
+    if partner_id:
+        stmt = stmt.where(line.partner_id == partner_id)
+    if status:
+        if status not in {s.value for s in LineStatus}:
+            raise ValidationError(f"status must be one of {[s.value for s in LineStatus]}", field="status")
+        stmt = stmt.where(line.status == status)
+    return paginate(session, stmt, line.id, cursor=cursor, limit=limit)

@@ -76,4 +76,7 @@ def build_registry(settings: Settings | None = None) -> Registry:
     from partnerpay.payouts.scheduled_run import SCHEDULED_RUN_JOB, scheduled_run_job
 
     registry.add(SCHEDULED_RUN_JOB, scheduled_run_job)  # a program's scheduled payout run (jobs/scheduler.py)
+    from partnerpay.approvals.auto import SWEEP_JOB, sweep_job
+
+    registry.add(SWEEP_JOB, sweep_job)  # approval policies: auto-approve, overdue reminders (approvals/auto.py)
     return registry

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
+from partnerpay.approvals import batches as batch_approvals
 from partnerpay.auth.actor import Actor
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import PartnerpayError
@@ -92,6 +93,7 @@ def _batch_page(
             "program_names": queries.program_names(session),
             "payouts": queries.batch_payouts(session, batch.id),
             "tie_out": queries.tie_out(session, batch),
+            "approvers": batch_approvals.approver_names(session, batch),  # issue 7 part 1
             "error": error,
         }
     return render(request, "console/batch.html", context, status_code=status_code)
@@ -109,9 +111,13 @@ def approve(
     check_form_csrf(request, csrf_token)
     try:
         with unit_of_work(factory(request)) as session:
-            batch = service.approve_batch(session, actor=me, batch_id=batch_id, now=now(request))
+            batch = batch_approvals.approve_batch(session, actor=me, batch_id=batch_id, now=now(request))
+            waiting = batch_approvals.awaiting_second(batch)  # above the policy's limit (issue 7 part 1)
     except PartnerpayError as exc:
         return _batch_page(request, me, batch_id, error=exc.message, status_code=exc.status)
+    if waiting:
+        flash(request, f"First approval of batch {batch.id} recorded: a second finance user must approve it too.")
+        return redirect(f"/payouts/batches/{batch_id}")
     flash(request, f"Batch {batch.id} approved. Send the file to the bank, then mark the batch paid.")
     return redirect(f"/payouts/batches/{batch_id}")
 

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from partnerpay.web.api.v1 import (
     adjustments,
+    approval_policy,
     commissions,
     coupons,
     customers,
@@ -56,3 +57,4 @@ api.include_router(recalculate.router)  # POST /partners/{id}/recalculate
 api.include_router(plans_simulate.router)  # POST /plans/{id}/simulate: the backtest
 api.include_router(funding_account.router)  # PUT /programs/{id}/funding-account (issue 7)
 api.include_router(payout_reconcile.router)  # bank returns upload, batch tie-out (issue 7 part 6)
+api.include_router(approval_policy.router)  # GET/PUT /programs/{id}/approval-policy (issue 7 part 1)

@@ -15,6 +15,7 @@ from partnerpay.payouts import service
 from partnerpay.payouts.exporters.csv_file import export_csv
 from partnerpay.web.console import queries
 from partnerpay.web.console.access import Staff
+from partnerpay.web.console.payout_reconcile import reconciliation_context
 from partnerpay.web.pages import PageRoute, check_form_csrf, flash, now, reading, redirect, render, role_of
 from partnerpay.web.security import factory
 
@@ -93,6 +94,7 @@ def _batch_page(
             "program_names": queries.program_names(session),
             "payouts": queries.batch_payouts(session, batch.id),
             "tie_out": queries.tie_out(session, batch),
+            **reconciliation_context(session, batch),  # ledger tie-out and returns upload (issue 7 part 6)
             "approvers": batch_approvals.approver_names(session, batch),  # issue 7 part 1
             "error": error,
         }

@@ -16,6 +16,7 @@ from partnerpay.web.console import (
     onboarding,
     partner_pages,
     partners,
+    payout_reconcile,
     payouts,
     plan_simulate,
     plans,
@@ -33,3 +34,4 @@ router.include_router(customers.router)
 router.include_router(data_quality.router)
 router.include_router(plans.router)
 router.include_router(plan_simulate.router)  # the backtest of a plan
+router.include_router(payout_reconcile.router)  # bank returns upload of a batch (issue 7 part 6)

@@ -1,0 +1,112 @@
+"""Console reconciliation of a batch (returns upload, tie-out) and the partner's payout pages in the portal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from partnerpay.auth.actor import SYSTEM
+from partnerpay.commissions.decisions import approve_lines
+from partnerpay.payouts.models import Payout
+from partnerpay.payouts.reconcile import RailResult, record_results
+from partnerpay.payouts.service import approve_batch, create_payout_run
+from tests.api.test_pages import World, csrf_of, login, staff, world  # noqa: F401  (world is a fixture)
+
+
+def approved_batch(w: World) -> tuple[str, dict[str, str]]:
+    """Both demo partners' lines approved, past hold, in an approved batch: (batch id, partner id → payout id)."""
+    w.clock.advance(timedelta(days=31))
+    with w.factory() as s:
+        approve_lines(s, actor=SYSTEM, ids=[w.acme_line, w.beta_line], now=w.clock.now())
+        run = create_payout_run(s, actor=SYSTEM, program_id=w.program_id, now=w.clock.now())
+        assert run.batch is not None
+        batch_id = run.batch.id
+        approve_batch(s, actor=SYSTEM, batch_id=batch_id, now=w.clock.now())
+        payouts = dict(s.execute(select(Payout.partner_id, Payout.id).where(Payout.batch_id == batch_id)).all())
+        s.commit()
+    return batch_id, payouts
+
+
+def status(w: World, payout_id: str) -> str:
+    with w.factory() as s:
+        payout = s.get(Payout, payout_id)
+        assert payout is not None
+        return payout.status
+
+
+class TestBatchReconciliationPage:
+    def test_finance_checks_then_records_a_returns_file(self, world: World) -> None:  # noqa: F811
+        batch_id, payouts = approved_batch(world)
+        client = staff(world, "finance")
+        url = f"/payouts/batches/{batch_id}"
+        page = client.get(url).text
+        assert "Reconciliation" in page and "Bank returns file" in page and "Ledger: payable → clearing" in page
+        token = csrf_of(client, url)
+        text = f"payout_id,status,reason\n{payouts[world.acme_id]},paid,\n{payouts[world.beta_id]},returned,AC04\n"
+        checked = client.post(
+            f"{url}/reconcile",
+            data={"csrf_token": token, "action": "check"},
+            files={"file": ("returns.csv", text.encode(), "text/csv")},
+        )
+        assert checked.status_code == 200 and "is valid" in checked.text and "1 paid" in checked.text
+        assert status(world, payouts[world.acme_id]) == "approved"
+        carried = client.post(
+            f"{url}/reconcile",
+            data={
+                "csrf_token": token,
+                "action": "record",
+                "filename": "returns.csv",
+                "carried": checked.text.split('name="carried" value="')[1].split('"')[0],
+            },
+        )
+        assert carried.status_code == 200 and "1 paid, 0 failed, 1 returned" in carried.text
+        assert "AC04" in carried.text and "Back in the partner's balance" in carried.text
+        assert status(world, payouts[world.beta_id]) == "returned"
+
+    def test_a_bad_file_shows_every_row_and_a_missing_csrf_token_is_refused(self, world: World) -> None:  # noqa: F811
+        batch_id, payouts = approved_batch(world)
+        client = staff(world, "finance")
+        url = f"/payouts/batches/{batch_id}"
+        token = csrf_of(client, url)
+        bad = client.post(
+            f"{url}/reconcile",
+            data={"csrf_token": token, "action": "record"},
+            files={"file": ("r.csv", b"payout_id,status\npay_nope,paid\n", "text/csv")},
+        )
+        assert bad.status_code == 422 and "Nothing was recorded" in bad.text and "pay_nope" in bad.text
+        forged = client.post(
+            f"{url}/reconcile",
+            data={"action": "record"},
+            files={"file": ("r.csv", f"payout_id,status\n{payouts[world.acme_id]},paid\n".encode(), "text/csv")},
+        )
+        assert forged.status_code == 403
+        assert status(world, payouts[world.acme_id]) == "approved"
+
+    def test_a_manager_sees_no_upload_form_and_cannot_record(self, world: World) -> None:  # noqa: F811
+        batch_id, payouts = approved_batch(world)
+        client = staff(world, "manager")
+        url = f"/payouts/batches/{batch_id}"
+        assert "Bank returns file" not in client.get(url).text
+        r = client.post(
+            f"{url}/reconcile",
+            data={"csrf_token": csrf_of(client, url), "action": "record"},
+            files={"file": ("r.csv", f"payout_id,status\n{payouts[world.acme_id]},paid\n".encode(), "text/csv")},
+        )
+        assert r.status_code == 403 and "finance or owner" in r.text
+
+
+def paid_and_returned(w: World) -> dict[str, str]:
+    _, payouts = approved_batch(w)
+    with w.factory() as s:
+        record_results(
+            s,
+            actor=SYSTEM,
+            results=[
+                RailResult(payouts[w.acme_id], "paid"),
+                RailResult(payouts[w.beta_id], "returned", reason="R03 no account under that number"),
+            ],
+            now=w.clock.now(),
+        )
+        s.commit()
+    return payouts

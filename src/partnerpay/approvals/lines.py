@@ -44,14 +44,16 @@ def _int_or_none(value: Any, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"filter.{name} must be a whole number of minor units, got {value!r}", field=name)
+        raise ValidationError(
+            f"filter.{name} must be a whole number of minor units, got {value!r}", field=f"filter.{name}"
+        )
     return value
 
 
 def _bool_or_none(value: Any, name: str) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    raise ValidationError(f"filter.{name} must be true, false or null, got {value!r}", field=name)
+    raise ValidationError(f"filter.{name} must be true, false or null, got {value!r}", field=f"filter.{name}")
 
 
 def parse_filter(raw: dict[str, Any]) -> LineFilter:
@@ -59,16 +61,22 @@ def parse_filter(raw: dict[str, Any]) -> LineFilter:
     known = set(LineFilter.__dataclass_fields__)
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ValidationError(f"unknown filter field {unknown[0]!r}; known: {', '.join(sorted(known))}", field="filter")
+        raise ValidationError(
+            f"unknown filter field {unknown[0]!r}; known: {', '.join(sorted(known))}", field=f"filter.{unknown[0]}"
+        )
     program_id = raw.get("program_id")
     if not isinstance(program_id, str) or not program_id:
-        raise ValidationError("filter.program_id is required: an approval policy is per program", field="program_id")
+        raise ValidationError(
+            "filter.program_id is required: an approval policy is per program", field="filter.program_id"
+        )
     status = raw.get("status", LineStatus.PENDING.value)
     if status not in DECIDABLE:
-        raise ValidationError(f"filter.status must be one of {', '.join(DECIDABLE)}, got {status!r}", field="status")
+        raise ValidationError(
+            f"filter.status must be one of {', '.join(DECIDABLE)}, got {status!r}", field="filter.status"
+        )
     for name in ("partner_id", "kind"):
         if raw.get(name) is not None and not isinstance(raw[name], str):
-            raise ValidationError(f"filter.{name} must be a string", field=name)
+            raise ValidationError(f"filter.{name} must be a string", field=f"filter.{name}")
     flt = LineFilter(
         program_id=program_id,
         partner_id=raw.get("partner_id"),
@@ -80,7 +88,7 @@ def parse_filter(raw: dict[str, Any]) -> LineFilter:
         kind=raw.get("kind"),
     )
     if flt.min_amount is not None and flt.max_amount is not None and flt.min_amount > flt.max_amount:
-        raise ValidationError("filter.min_amount must not exceed filter.max_amount", field="min_amount")
+        raise ValidationError("filter.min_amount must not exceed filter.max_amount", field="filter.min_amount")
     return flt
 
 

@@ -52,13 +52,12 @@ from partnerpay.commissions.engine_inputs import EngineLine, EventFacts
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.commissions.plan_earn import plan_chooser
 from partnerpay.commissions.replay import replay
-from partnerpay.commissions.service import LineDraft
+from partnerpay.commissions.service import write_drafts
 from partnerpay.db.bulk import bulk_insert, json_value
 from partnerpay.db.engine import SQLITE_CACHE_KIB, make_engine, make_session_factory, unit_of_work
 from partnerpay.kit.ids import new_id
 from partnerpay.kit.money import Rounding, percent_of
-from partnerpay.ledger import service as ledger
-from partnerpay.ledger.models import AccountKind, LedgerPosting, LedgerTransaction
+from partnerpay.ledger.models import LedgerPosting, LedgerTransaction
 from partnerpay.partners.models import Partner
 from partnerpay.partners.service import create_partner
 from partnerpay.plans.assignments import assign_plan
@@ -73,7 +72,6 @@ CHUNK = 20_000  # events evaluated per written transaction
 TARGETS = {"sqlite": 0.3, "postgresql": 0.3}
 START = datetime(2026, 1, 1, tzinfo=UTC)
 YEAR = 365 * 86_400
-LINE_COLUMNS = LineDraft.__slots__
 PRODUCTS = {"pro": ("pro-monthly", "pro-annual"), "team": ("team-monthly", "team-annual"), "enterprise": ("ent",)}
 COUNTRIES = ("DE", "FR", "US", "GB", "NL")
 TIERS_QUARTER = [{"from_customers": 0, "percent_bp": 2000}, {"from_customers": 10, "percent_bp": 2500},
@@ -213,21 +211,9 @@ def _events(
 
 
 def write_lines(session: Session, program_id: str, lines: list[EngineLine], now: datetime) -> None:
-    """As the batch ingest writes its lines: one set-based insert, then their ledger entries."""
-    drafts = [line.draft for line in lines]
-    bulk_insert(session, "commission_lines", LINE_COLUMNS, [d.row() for d in drafts])
-    ledger.post(
-        session,
-        program_id=program_id,
-        now=now,
-        entries=[
-            ledger.transfer(
-                kind=d.kind, ref_type="commission_line", ref_id=d.id, currency=d.currency, amount=d.amount,
-                debit=(program_id, AccountKind.COMMISSION_EXPENSE), credit=(d.partner_id, AccountKind.PARTNER_PAYABLE),
-            )
-            for d in drafts
-        ],
-    )  # fmt: skip
+    """As the batch ingest writes its lines (commissions.service.write_drafts): one set-based insert, then their
+    ledger entries in one ledger.post_transfers call."""
+    write_drafts(session, program_id, [line.draft for line in lines], now)
 
 
 def chunks(world: World) -> Iterator[list[tuple[EventFacts, str | None]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
 from partnerpay.commissions.explain import commission_explanation
 from partnerpay.commissions.models import CommissionLine, LineStatus
+from partnerpay.db.bulk import bulk_insert
 from partnerpay.events.models import Customer, Event
 from partnerpay.fx.service import Converted, to_program_currency
 from partnerpay.kit.errors import ValidationError
@@ -66,6 +68,23 @@ def post_lines(session: Session, program_id: str, lines: Sequence[CommissionLine
     )
 
 
+def write_drafts(session: Session, program_id: str, drafts: Sequence[LineDraft], now: datetime) -> None:
+    """New lines written set-based (the batch ingest, a replay's output): one insert, then their ledger
+    entries (expense → partner payable, as post_lines) in one call, all in the caller's transaction."""
+    if not drafts:
+        return
+    bulk_insert(session, "commission_lines", LineDraft.__slots__, [d.row() for d in drafts])
+    ledger.post_transfers(
+        session,
+        program_id=program_id,
+        ref_type="commission_line",
+        debit_kind=AccountKind.COMMISSION_EXPENSE,
+        credit_kind=AccountKind.PARTNER_PAYABLE,
+        transfers=[(d.kind, d.id, d.currency, d.amount, program_id, d.partner_id) for d in drafts],
+        now=now,
+    )
+
+
 class PayingEvent(Protocol):
     """What a commission reads of its event (an Event, or a batch row not yet stored)."""
 
@@ -108,7 +127,10 @@ class LineDraft:
         return CommissionLine(**{name: getattr(self, name) for name in self.__slots__})
 
     def row(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return _LINE_ROW(self)
+
+
+_LINE_ROW = attrgetter(*LineDraft.__slots__)  # every column in one call: a batch has thousands of lines
 
 
 def commission_for(

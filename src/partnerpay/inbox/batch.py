@@ -24,7 +24,7 @@ from partnerpay.audit import service as audit
 from partnerpay.audit.service import canonical
 from partnerpay.auth.actor import Actor
 from partnerpay.commissions.explain import with_attribution
-from partnerpay.commissions.service import LineDraft, commission_for
+from partnerpay.commissions.service import LineDraft, commission_for, write_drafts
 from partnerpay.db.base import canonical_json
 from partnerpay.db.bulk import bulk_insert
 from partnerpay.events.lifecycle import CustomerStatus, Fact, State, fold
@@ -36,8 +36,6 @@ from partnerpay.inbox.models import InboxStatus
 from partnerpay.inbox.service import source_of
 from partnerpay.kit.errors import PartnerpayError
 from partnerpay.kit.ids import new_id, new_ids
-from partnerpay.ledger import service as ledger
-from partnerpay.ledger.models import AccountKind
 from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
 from partnerpay.tracking.attribution import NO_EVIDENCE, Evidence, add_months, company_domain, decide
@@ -278,20 +276,7 @@ def _write(session: Session, program: Program, writes: _Writes, now: datetime) -
             .values({name: bindparam(name) for name in writes.changed_customers[0] if name != "customer_id"}),
             writes.changed_customers,
         )
-    lines = writes.lines
-    bulk_insert(session, "commission_lines", LINE_COLUMNS, [ln.row() for ln in lines])
-    ledger.post(
-        session,
-        program_id=program.id,
-        now=now,
-        entries=[
-            ledger.transfer(
-                kind=ln.kind, ref_type="commission_line", ref_id=ln.id, currency=ln.currency, amount=ln.amount,
-                debit=(program.id, AccountKind.COMMISSION_EXPENSE), credit=(ln.partner_id, AccountKind.PARTNER_PAYABLE),
-            )
-            for ln in lines
-        ],
-    )  # fmt: skip
+    write_drafts(session, program.id, writes.lines, now)
     if writes.events:
         # Rows written around the ORM: objects it has loaded must not shadow them with stale values.
         session.expire_all()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.db.bulk import bulk_insert
 from partnerpay.kit.errors import UnbalancedEntry
-from partnerpay.kit.ids import new_id
+from partnerpay.kit.ids import new_id, new_ids
 from partnerpay.kit.money import check_currency
 from partnerpay.ledger.models import AccountKind, LedgerAccount
 
@@ -150,6 +150,58 @@ def post(session: Session, *, program_id: str, entries: Sequence[Entry], now: da
     bulk_insert(session, "ledger_postings", ("transaction_id", "account_id", "amount", "currency"), posting_rows)
     _apply_deltas(session, {acc: d for acc, d in deltas.items() if d != 0})
     return [e.id for e in entries]
+
+
+# One two-leg transfer of post_transfers: (kind, ref_id, currency, amount, debit owner, credit owner).
+Transfer = tuple[str, str, str, int, str, str]
+
+
+def post_transfers(
+    session: Session,
+    *,
+    program_id: str,
+    ref_type: str,
+    debit_kind: AccountKind,
+    credit_kind: AccountKind,
+    transfers: Sequence[Transfer],
+    now: datetime,
+) -> list[str]:
+    """Many two-leg entries at once, as `post` writes `transfer`s, without an Entry per row: a batch of commission
+    lines posts thousands. Each debits its debit owner's `debit_kind` account and credits its credit owner's
+    `credit_kind` account by its amount: balanced by construction. Integer amounts and known currencies are
+    checked for all of them before anything is written; one bad row refuses the batch."""
+    if not transfers:
+        return []
+    for transfer in transfers:
+        amount = transfer[3]
+        if type(amount) is not int:  # not bool, not float: exactly check_entry's refusal
+            raise UnbalancedEntry(f"leg amount must be integer minor units, got {amount!r}", field="amount")
+    currencies = {t[2] for t in transfers}
+    for currency in currencies:
+        check_currency(currency)
+    keys = {(t[4], debit_kind, t[2]) for t in transfers} | {(t[5], credit_kind, t[2]) for t in transfers}
+    accounts = ensure_accounts(session, program_id, keys, now)
+    ids = new_ids("ltx", len(transfers))
+    tx_rows = []
+    posting_rows = []
+    deltas: dict[str, int] = defaultdict(int)
+    for tx_id, (kind, ref_id, currency, amount, debit_owner, credit_owner) in zip(ids, transfers, strict=True):
+        tx_rows.append((tx_id, program_id, kind, ref_type, ref_id, None, "", now))
+        debit = accounts[(debit_owner, debit_kind, currency)]
+        credit = accounts[(credit_owner, credit_kind, currency)]
+        posting_rows.append((tx_id, debit, amount, currency))
+        posting_rows.append((tx_id, credit, -amount, currency))
+        deltas[debit] += amount
+        deltas[credit] -= amount
+    bulk_insert(
+        session,
+        "ledger_transactions",
+        ("id", "program_id", "kind", "ref_type", "ref_id", "reverses_id", "memo", "created_at"),
+        tx_rows,
+    )
+    bulk_insert(session, "ledger_postings", ("transaction_id", "account_id", "amount", "currency"), posting_rows)
+    _apply_deltas(session, {acc: d for acc, d in deltas.items() if d != 0})
+    return ids
 
 
 def _apply_deltas(session: Session, deltas: dict[str, int]) -> None:

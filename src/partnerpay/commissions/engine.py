@@ -18,13 +18,13 @@ from partnerpay.commissions.engine_inputs import (
     EventFacts,
     PartnerContext,
 )
-from partnerpay.commissions.explain import percent_text
+from partnerpay.commissions.explain import hold_text, money_text, percent_text
 from partnerpay.commissions.models import LineStatus
 from partnerpay.commissions.service import LineDraft, commission_for
 from partnerpay.events.schemas import EventType
 from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.ids import new_id
-from partnerpay.kit.money import Rounding, format_money, percent_of
+from partnerpay.kit.money import Rounding, percent_of
 from partnerpay.partners.models import Partner, PartnerStatus
 from partnerpay.plans.overlap import winners
 from partnerpay.plans.rules import Conditions, Rule, Tier, TierMode
@@ -38,19 +38,22 @@ def evaluate(ev: Evaluation) -> list[EngineLine]:
     if ev.partner.status != PartnerStatus.ACTIVE.value:
         return []
     base = program_amount(ev)
-    kind = ev.event.type
     # The trigger first: most of a plan's rules are for other event types (rule_matches checks it again).
-    matching = [
-        (n, rule)
-        for n, rule in enumerate(ev.plan.rules, start=1)
-        if rule.trigger == kind and rule_matches(rule, ev, base)
-    ]
+    candidates = ev.plan.by_trigger.get(ev.event.type)
+    if not candidates:
+        return []
+    matching = tuple((n, rule) for n, rule in candidates if rule_matches(rule, ev, base))
     if not matching:
         return []
-    numbers = {id(rule): n for n, rule in matching}
+    # Which of them pay depends on the rules alone: worked out once per combination of a version's rules.
+    key = tuple(n for n, _ in matching)
+    paying = ev.plan.paying.get(key)
+    if paying is None:
+        chosen = {id(rule) for rule in winners([rule for _, rule in matching])}
+        paying = ev.plan.paying[key] = tuple((n, rule) for n, rule in matching if id(rule) in chosen)
     lines: list[EngineLine] = []
-    for rule in winners([rule for _, rule in matching]):
-        lines.extend(_rule_lines(ev, rule, numbers[id(rule)], base))
+    for n, rule in paying:
+        lines.extend(_rule_lines(ev, rule, n, base))
     return lines
 
 
@@ -182,7 +185,7 @@ def apply_caps(
         limit = max(0, limit)
         if amount > limit:
             amount, which = limit, label
-    return Capped(amount, f", capped at {format_money(amount, currency)} ({which})" if which else "")
+    return Capped(amount, f", capped at {money_text(amount, currency)} ({which})" if which else "")
 
 
 def _noun(event: EventFacts) -> str:
@@ -194,7 +197,7 @@ def _who(event: EventFacts) -> str:
     return event.customer_name or f"customer {event.customer_external_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Maker:
     """Builds the drafts of one rule on one event: shared hold date, plan citation and ids."""
 
@@ -208,7 +211,7 @@ class _Maker:
 
     def cite(self) -> str:
         assert self.ev.plan is not None
-        return f"plan {self.ev.plan.plan_name} v{self.ev.plan.version} rule {self.number}"
+        return self.ev.plan.citations[self.number]
 
     def line(
         self,
@@ -225,12 +228,11 @@ class _Maker:
         """`text` says what was computed; the explanation adds the result (before and after a cap) and the hold."""
         ev, plan = self.ev, self.ev.plan
         assert plan is not None
-        hold_until = ev.event.occurred_at + timedelta(days=self.hold_days)
+        hold_days = self.hold_days
+        hold_until = ev.event.occurred_at + timedelta(days=hold_days)
         currency = ev.program.currency
-        result = (
-            f"{format_money(raw, currency)}{capped.text}" if capped and capped.text else format_money(amount, currency)
-        )
-        explanation = f"{text} = {result}; on hold until {hold_until:%d %b %Y} (refund window {self.hold_days} days)"
+        result = f"{money_text(raw, currency)}{capped.text}" if capped and capped.text else money_text(amount, currency)
+        explanation = f"{text} = {result}; {hold_text(hold_until, hold_days)}"
         draft = LineDraft(
             id=new_id("com"),
             program_id=ev.program.id,
@@ -273,7 +275,7 @@ def _rule_lines(ev: Evaluation, rule: Rule, number: int, base: int | None) -> li
         if amount > 0:
             currency = ev.program.currency
             text = (
-                f"{percent_text(share)} of {format_money(earned, currency)} earned by recruited partner "
+                f"{percent_text(share)} of {money_text(earned, currency)} earned by recruited partner "
                 f"{ev.partner.partner_id} on {_noun(ev.event)} for {_who(ev.event)}, {maker.cite()}"
             )
             lines.append(
@@ -296,18 +298,18 @@ def _commission(maker: _Maker, base: int | None) -> list[EngineLine]:
     flat = rule.flat or 0
     parts = []
     if bp is not None and base is not None:
-        parts.append(f"{percent_text(bp)} of {format_money(base, currency)} {_noun(event)}{tier_text}")
+        parts.append(f"{percent_text(bp)} of {money_text(base, currency)} {_noun(event)}{tier_text}")
         if flat:
-            parts.append(f" + {format_money(flat, currency)} flat")
+            parts.append(f" + {money_text(flat, currency)} flat")
     elif flat:
-        parts.append(f"{format_money(flat, currency)} flat per {_noun(event)}")
+        parts.append(f"{money_text(flat, currency)} flat per {_noun(event)}")
     else:
         return []  # a percent-only rule on an event without an amount pays nothing
     parts.append(f" for {_who(event)}")
     if rule.recurring_months is not None:
         parts.append(f" (first {rule.recurring_months} months, month {month_number(ev)} of {rule.recurring_months})")
     if ev.converted is not None and ev.converted.rate is not None:
-        source = format_money(ev.converted.from_amount, ev.converted.from_currency)
+        source = money_text(ev.converted.from_amount, ev.converted.from_currency)
         parts.append(f" (converted: {source} at {ev.converted.rate.describe()})")
     parts.append(f", {maker.cite()}")
     raw = percent_part + flat
@@ -352,7 +354,7 @@ def _true_up(maker: _Maker, bp: int, before: int, *, used: int) -> EngineLine | 
     assert rule.tier_period is not None
     text = (
         f"true-up to {percent_text(bp)} on {len(lifted)} earlier event(s) this {rule.tier_period.value} "
-        f"(base {format_money(base, currency)}, earned {format_money(already, currency)}) on reaching the tier "
+        f"(base {money_text(base, currency)}, earned {money_text(already, currency)}) on reaching the tier "
         f"with customer {before + 1}, {maker.cite()}"
     )
     return maker.line(kind="true_up", amount=capped.amount, base=base, rate_bp=bp, text=text, capped=capped, raw=raw)

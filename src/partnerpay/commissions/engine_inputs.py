@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from partnerpay.commissions.service import LineDraft
 from partnerpay.fx.conversion import Converted
@@ -20,6 +21,25 @@ class PlanRules:
     plan_name: str
     version: int
     rules: Sequence[Rule]
+
+    # Worked out once per version, not per event: a replay evaluates every event against the same PlanRules.
+    @cached_property
+    def by_trigger(self) -> Mapping[str, tuple[tuple[int, Rule], ...]]:
+        """Event type -> its rules with their numbers (from 1), in plan order."""
+        found: dict[str, list[tuple[int, Rule]]] = {}
+        for number, rule in enumerate(self.rules, start=1):
+            found.setdefault(rule.trigger, []).append((number, rule))
+        return {trigger: tuple(rules) for trigger, rules in found.items()}
+
+    @cached_property
+    def citations(self) -> Mapping[int, str]:
+        """Rule number -> how an explanation cites it: "plan Standard v4 rule 2"."""
+        return {n: f"plan {self.plan_name} v{self.version} rule {n}" for n in range(1, len(self.rules) + 1)}
+
+    @cached_property
+    def paying(self) -> dict[tuple[int, ...], tuple[tuple[int, Rule], ...]]:
+        """Memo of engine.evaluate: the numbers of the rules that matched one event -> those that pay."""
+        return {}
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 
 from partnerpay.kit.money import format_money
 
 
+@lru_cache(maxsize=1_024)
 def percent_text(bp: int) -> str:
     """2000 → "20 %", 1250 → "12.5 %", 1 → "0.01 %" (no float involved)."""
     whole, frac = divmod(bp, 100)
     return f"{whole} %" if frac == 0 else f"{whole}.{frac:02d}".rstrip("0") + " %"
+
+
+# A replay explains a million lines: the same amounts (flat fees, invoice prices) and days come back again and
+# again, and formatting them is a good part of a line's cost. Bounded, so a long-running process stays small.
+@lru_cache(maxsize=16_384)
+def money_text(amount: int, currency: str) -> str:
+    """format_money in the default locale, remembered."""
+    return format_money(amount, currency)
+
+
+@lru_cache(maxsize=4_096)
+def _day_text(day: int) -> str:
+    return date.fromordinal(day).strftime("%d %b %Y")
+
+
+def hold_text(hold_until: datetime, hold_days: int) -> str:
+    """ "on hold until 15 Feb 2026 (refund window 30 days)": the day as `hold_until` has it (its own zone)."""
+    return f"on hold until {_day_text(hold_until.toordinal())} (refund window {hold_days} days)"
 
 
 def commission_explanation(

@@ -91,9 +91,21 @@ class History:
     customer_paid: dict[str, list[tuple[str, datetime]]] = field(default_factory=lambda: defaultdict(list))
     _indexes: dict[str, PartnerIndex] = field(default_factory=dict, repr=False, compare=False)
     _shapes: dict[str, PlanShape] = field(default_factory=dict, repr=False, compare=False)
+    # By customer: (how many of customer_paid's records it covers, the earliest of them); and every paying
+    # event id recorded. A customer's context is then a look-up, not a scan of its payments.
+    _first_paid: dict[str, tuple[int, datetime]] = field(default_factory=dict, repr=False, compare=False)
+    _paid_ids: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def add_paying(self, partner_id: str | None, customer_id: str, event_id: str, occurred_at: datetime) -> None:
-        self.customer_paid[customer_id].append((event_id, occurred_at))
+        paid = self.customer_paid[customer_id]
+        paid.append((event_id, occurred_at))
+        self._paid_ids.add(event_id)
+        known = self._first_paid.get(customer_id)
+        if known is not None and known[0] == len(paid) - 1:
+            first = occurred_at if occurred_at < known[1] else known[1]
+        else:
+            first = min(t for _, t in paid)
+        self._first_paid[customer_id] = (len(paid), first)
         if partner_id is not None:
             self.paying[partner_id].append(Paying(partner_id, customer_id, event_id, occurred_at))
 
@@ -152,8 +164,16 @@ def earliest_needed(rules: Sequence[Rule], at: datetime) -> datetime | None:
 
 def customer_context(history: History, event: EventFacts, paying: bool) -> CustomerContext:
     paid = history.customer_paid.get(event.customer_id, ())
-    earlier = [t for i, t in paid if t <= event.occurred_at and i != event.id]
-    first = min([*earlier, event.occurred_at]) if (earlier or paying) else None
+    at = event.occurred_at
+    known = history._first_paid.get(event.customer_id)
+    if paid and known is not None and known[0] == len(paid) and event.id not in history._paid_ids:
+        # The event is not among the payments: "earlier" is every payment at or before it, so there is one
+        # exactly when the earliest payment is, and then it is the first.
+        first_paid: datetime | None = known[1] if known[1] <= at else None
+        earlier: list[datetime] = [] if first_paid is None else [first_paid]
+    else:
+        earlier = [t for i, t in paid if t <= at and i != event.id]
+    first = min([*earlier, at]) if (earlier or paying) else None
     if first is None:
         return CustomerContext()
     return CustomerContext(

@@ -176,20 +176,24 @@ def evaluation_for(
     now: datetime | None,
     *,
     converted: Converted | None = None,
+    terms: ProgramTerms | None = None,
+    facts: PartnerFacts | None = None,
 ) -> Evaluation:
     """The one way an Evaluation is put together, live or replayed; no plan: the program's default rate.
 
     `converted` is the event amount in the program currency (fx.service.to_program_currency) when the event
-    is in another currency; the lines are then made on it."""
+    is in another currency; the lines are then made on it. `terms` and `facts` are program_terms(program) and
+    partner_facts(partner) when the caller already has them (a replay reads them once, not per event)."""
     paying = event.type in PAYING_TYPES
-    facts = partner_facts(partner)
+    terms = terms if terms is not None else program_terms(program)
+    facts = facts if facts is not None else partner_facts(partner)
     context = (
         PartnerContext(facts.id, facts.status, facts.group_id)
         if plan is None
-        else context_for(history, partner=facts, event=event, plan=plan, rounding=Rounding(program.rounding))
+        else context_for(history, partner=facts, event=event, plan=plan, rounding=Rounding(terms.rounding))
     )
     return Evaluation(
-        program=program_terms(program),
+        program=terms,
         event=event,
         customer=customer_context(history, event, paying),
         partner=context,

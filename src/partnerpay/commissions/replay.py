@@ -19,8 +19,8 @@ from datetime import datetime
 
 from partnerpay.commissions.engine import evaluate
 from partnerpay.commissions.engine_inputs import EngineLine, EventFacts, PlanRules
-from partnerpay.commissions.history import History
-from partnerpay.commissions.plan_earn import PAYING_TYPES, evaluation_for
+from partnerpay.commissions.history import History, PartnerFacts
+from partnerpay.commissions.plan_earn import PAYING_TYPES, evaluation_for, partner_facts, program_terms
 from partnerpay.commissions.replay_reversals import CANCELED, REINSTATING, Reversals
 from partnerpay.events.schemas import REVERSING
 from partnerpay.fx.conversion import Converted
@@ -94,6 +94,9 @@ def replay(
     reversals = reversals if reversals is not None else Reversals()
     originals = originals or {}
     converted = converted or {}
+    # Read once: the partners and the program do not change while a replay runs.
+    terms = program_terms(program)
+    known: dict[str, PartnerFacts] = {}
     for facts, partner_id in events:
         if facts.type in reversals.kinds:
             try:
@@ -113,9 +116,13 @@ def replay(
             if plan is not None:
                 reversals.rules.setdefault(plan.version_id, plan.rules)
             if plan is not None or paying:
+                about = known.get(partner.id)
+                if about is None:
+                    about = known[partner.id] = partner_facts(partner)
                 evaluation = evaluation_for(
-                    program, partner, facts, plan, history, now, converted=converted.get(facts.id)
-                )
+                    program, partner, facts, plan, history, now, converted=converted.get(facts.id), terms=terms,
+                    facts=about,
+                )  # fmt: skip
                 lines = evaluate(evaluation)
         if paying:
             history.add_paying(partner_id, facts.customer_id, facts.id, facts.occurred_at)

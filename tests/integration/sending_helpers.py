@@ -72,17 +72,19 @@ def approved_batch(
     approve: bool = True,
     stripe_key: bool = True,
     paypal_keys: bool = True,
+    box: SecretBox = BOX,
+    names: dict[str, str] | None = None,
 ) -> Setup:
     """Partners named after METHODS keys, each with one line of 100.00 times (n+1) commission base."""
     t0 = clock.now() - timedelta(days=60)
     prog = factories.program(session, t0, currency=currency)
     ids = []
-    names = {}
+    named = {}
     for n, kind in enumerate(kinds):
-        partner = factories.partner(session, prog, t0, kind.capitalize())
-        names[partner.id] = kind
+        partner = factories.partner(session, prog, t0, (names or {}).get(kind, kind.capitalize()))
+        named[partner.id] = kind
         if kind in METHODS:
-            set_payout_method(session, actor=SYSTEM, box=BOX, partner_id=partner.id, data=METHODS[kind], now=t0)
+            set_payout_method(session, actor=SYSTEM, box=box, partner_id=partner.id, data=METHODS[kind], now=t0)
         lines = factories.event(
             session,
             prog,
@@ -97,13 +99,13 @@ def approved_batch(
         method.verified = True
     approve_lines(session, actor=SYSTEM, ids=ids, now=t0)
     put_funding_account(
-        session, actor=SYSTEM, box=BOX, program_id=prog.id, body={"sepa": SEPA_FUNDING, "ach": ACH_FUNDING}, now=t0
+        session, actor=SYSTEM, box=box, program_id=prog.id, body={"sepa": SEPA_FUNDING, "ach": ACH_FUNDING}, now=t0
     )
     if stripe_key:
         put_integration(
             session,
             actor=SYSTEM,
-            box=BOX,
+            box=box,
             program_id=prog.id,
             provider="stripe",
             body={"api_key": "sk_test_4eC39HqLyjWDarjtT1zdp7dc"},
@@ -113,7 +115,7 @@ def approved_batch(
         put_integration(
             session,
             actor=SYSTEM,
-            box=BOX,
+            box=box,
             program_id=prog.id,
             provider="paypal",
             body={"client_id": "AcmeClient", "client_secret": "AcmeSecret"},
@@ -125,9 +127,11 @@ def approved_batch(
         approve_batch(session, actor=SYSTEM, batch_id=result.batch.id, now=clock.now())
     session.commit()
     payouts = {
-        names[p.partner_id]: p.id for p in session.scalars(select(Payout).where(Payout.batch_id == result.batch.id))
+        named[p.partner_id]: p.id for p in session.scalars(select(Payout).where(Payout.batch_id == result.batch.id))
     }
-    return Setup(prog.id, result.batch.id, payouts)
+    setup = Setup(prog.id, result.batch.id, payouts)
+    session.rollback()  # SQLite: release the write lock the reads above took, for the app and the worker
+    return setup
 
 
 def worker(
@@ -138,6 +142,7 @@ def worker(
     paypal_url: str = "",
     crash: Callable[[str], None] | None = None,
     timeout: float = 1.0,
+    box: SecretBox = BOX,
 ) -> Worker:
     """The real registry, with the Pay all job's clients pointed at the fakes and an optional crash hook."""
     base = build_registry()
@@ -147,7 +152,7 @@ def worker(
             registry.add(kind, base.get(kind))
     urls = {k: v for k, v in (("stripe", stripe_url), ("paypal", paypal_url)) if v}
     clients = rails.ClientFactory(timeout=timeout, base_urls=urls)
-    registry.add(SEND_JOB, send_handler(lambda: BOX, clients, crash or (lambda point: None)))
+    registry.add(SEND_JOB, send_handler(lambda: box, clients, crash or (lambda point: None)))
     return Worker(session_factory, registry, clock=clock, lease_seconds=60)
 
 

@@ -143,6 +143,12 @@ def stored_file(session: Session, batch_id: str, fmt: str) -> PayoutFile | None:
     return session.scalar(select(PayoutFile).where(PayoutFile.batch_id == batch_id, PayoutFile.format == fmt))
 
 
+def stored_files(session: Session, batch_id: str) -> list[PayoutFile]:
+    return list(
+        session.scalars(select(PayoutFile).where(PayoutFile.batch_id == batch_id).order_by(PayoutFile.created_at))
+    )
+
+
 def store_file(
     session: Session,
     *,

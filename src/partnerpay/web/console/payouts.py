@@ -11,7 +11,8 @@ from partnerpay.auth.actor import Actor
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import PartnerpayError
 from partnerpay.kit.money import format_money
-from partnerpay.payouts import service
+from partnerpay.payouts import rails, sending, service
+from partnerpay.payouts.exporters import batch_files
 from partnerpay.payouts.exporters.csv_file import export_csv
 from partnerpay.web.console import queries
 from partnerpay.web.console.access import Staff
@@ -94,6 +95,8 @@ def _batch_page(
             "program_names": queries.program_names(session),
             "payouts": queries.batch_payouts(session, batch.id),
             "tie_out": queries.tie_out(session, batch),
+            "files": [rails.file_summary(f) for f in rails.stored_files(session, batch.id)],  # issue 7 parts 4-5
+            "formats": rails.FILE_RAILS,
             **reconciliation_context(session, batch),  # ledger tie-out and returns upload (issue 7 part 6)
             "approvers": batch_approvals.approver_names(session, batch),  # issue 7 part 1
             "error": error,
@@ -151,4 +154,48 @@ def export(request: Request, batch_id: str, me: Actor = Staff) -> Response:
             "X-Control-Sum": str(file.control_sum),
             "X-Item-Count": str(file.count),
         },
+    )
+
+
+# --- issue 7 parts 4-5 (C): Pay all, and the batch's files in every format ---
+
+
+@router.post("/payouts/batches/{batch_id}/send")
+def pay_all(
+    request: Request, batch_id: str, me: Actor = Staff, csrf_token: Annotated[str | None, Form()] = None
+) -> Response:
+    """Pay all: the payouts go out through their partners' rails in the background (payouts/sending.py)."""
+    check_form_csrf(request, csrf_token)
+    try:
+        with unit_of_work(factory(request)) as session:
+            batch = sending.start_send(
+                session, actor=me, box=request.app.state.secret_box, batch_id=batch_id, now=now(request)
+            )
+    except PartnerpayError as exc:
+        return _batch_page(request, me, batch_id, error=exc.message, status_code=exc.status)
+    flash(
+        request,
+        f"Sending batch {batch.id}: {batch.payout_count} payout(s), {format_money(batch.total, batch.currency)}. "
+        "Each payout's status updates here as its provider answers.",
+    )
+    return redirect(f"/payouts/batches/{batch_id}")
+
+
+@router.get("/payouts/batches/{batch_id}/files/{fmt}")
+def download_file(request: Request, batch_id: str, fmt: str, me: Actor = Staff) -> Response:
+    """The batch's file in one format: the stored one, or made (and stored) now for the whole batch."""
+    box = request.app.state.secret_box
+    try:
+        with unit_of_work(factory(request)) as session:
+            batch = service.get_batch(session, me, batch_id)
+            stored = rails.stored_file(session, batch.id, fmt)
+            rows = batch_files.load_rows(session, box, batch, stored.payout_ids if stored is not None else None)
+            file = rails.store_file(session, actor=me, box=box, batch=batch, fmt=fmt, rows=rows, now=now(request))
+            content, media_type, filename, sha = file.content, file.media_type, file.filename, file.sha256
+    except PartnerpayError as exc:
+        return _batch_page(request, me, batch_id, error=exc.message, status_code=exc.status)
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "X-Content-SHA256": sha},
     )

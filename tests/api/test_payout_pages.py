@@ -110,3 +110,36 @@ def paid_and_returned(w: World) -> dict[str, str]:
         )
         s.commit()
     return payouts
+
+
+class TestPortalPayouts:
+    def test_a_partner_sees_its_payouts_with_dates_and_reasons(self, world: World) -> None:  # noqa: F811
+        payouts = paid_and_returned(world)
+        acme = login(world.client(), "portal@acme.example", portal=True)
+        page = acme.get("/portal/payouts")
+        assert page.status_code == 200
+        assert "€240.00" in page.text and "Paid on" in page.text and "Approved by finance" in page.text
+        assert payouts[world.beta_id] not in page.text, "another partner's payout is not listed"
+        detail = acme.get(f"/portal/payouts/{payouts[world.acme_id]}")
+        assert detail.status_code == 200 and "20 % of €1,200.00" in detail.text and "Timeline" in detail.text
+        beta = login(world.client(), "portal@beta.example", portal=True)
+        returned = beta.get(f"/portal/payouts/{payouts[world.beta_id]}").text
+        assert "Returned by the bank" in returned and "R03 no account under that number" in returned
+        assert "back in your balance" in returned
+        home = beta.get("/portal").text
+        assert "Next payout" in home and "€100.01</span> is payable" in home
+
+    def test_another_partners_payout_is_404_and_so_is_its_invoice(self, world: World) -> None:  # noqa: F811
+        payouts = paid_and_returned(world)
+        acme = login(world.client(), "portal@acme.example", portal=True)
+        assert acme.get(f"/portal/payouts/{payouts[world.beta_id]}").status_code == 404
+        assert acme.get(f"/portal/payouts/{payouts[world.beta_id]}/invoice.pdf").status_code == 404
+        assert acme.get("/portal/payouts/pay_nope").status_code == 404
+
+    def test_an_open_payout_says_what_it_waits_for(self, world: World) -> None:  # noqa: F811
+        _, payouts = approved_batch(world)
+        acme = login(world.client(), "portal@acme.example", portal=True)
+        detail = acme.get(f"/portal/payouts/{payouts[world.acme_id]}").text
+        assert "when the bank confirms the transfer" in detail
+        home = acme.get("/portal").text
+        assert "Next payout" in home and "€240.00" in home

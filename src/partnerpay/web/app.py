@@ -103,6 +103,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     from partnerpay.web.portal.leads import router as portal_leads
     from partnerpay.web.portal.links import router as portal_links
     from partnerpay.web.portal.onboarding import router as portal_onboarding
+    from partnerpay.web.portal.payouts import router as portal_payouts
     from partnerpay.web.portal.profile import router as portal_profile
     from partnerpay.web.portal.routes import router as portal
     from partnerpay.web.public.routes import router as public
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.include_router(portal_profile)
     app.include_router(portal_leads)
     app.include_router(portal_links)
+    app.include_router(portal_payouts)  # payouts with their timelines (issue 7 part 9)
     app.include_router(portal)
     app.include_router(public)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -106,6 +106,8 @@ def logout(request: Request, csrf_token: Annotated[str | None, Form()] = None) -
 
 @router.get(HOME)
 def home(request: Request, me: Actor = PartnerUserActor, before: str | None = None) -> Response:
+    from partnerpay.web.portal.payouts import payout_overview  # that module imports this one
+
     assert me.partner_id is not None
     at = now(request)
     with reading(request) as session:
@@ -124,6 +126,7 @@ def home(request: Request, me: Actor = PartnerUserActor, before: str | None = No
             "older": older,
             "before": before,
             "payouts": queries.payouts(session, partner.id),
+            **payout_overview(session, partner.id, program.id, at),  # next payout (issue 7 part 9)
             "notifications": queries.notifications(session, partner.id),
             "terms_due": needs_acceptance(session, partner.id),
             "update_requests": open_requests(session, partner.id),

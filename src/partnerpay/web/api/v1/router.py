@@ -29,6 +29,7 @@ from partnerpay.web.api.v1 import (
     programs,
     recalculate,
     stats,
+    tax,
     webhooks,
     webhooks_hubspot,
     webhooks_shopify,
@@ -58,3 +59,4 @@ api.include_router(plans_simulate.router)  # POST /plans/{id}/simulate: the back
 api.include_router(funding_account.router)  # PUT /programs/{id}/funding-account (issue 7)
 api.include_router(payout_reconcile.router)  # bank returns upload, batch tie-out (issue 7 part 6)
 api.include_router(approval_policy.router)  # GET/PUT /programs/{id}/approval-policy (issue 7 part 1)
+api.include_router(tax.router)  # tax settings, 1099-NEC report and export, self-billing invoices (issue 7 part 8)

@@ -22,7 +22,7 @@ from partnerpay.auth.actor import Actor
 from partnerpay.kit.errors import Forbidden, ValidationError
 from partnerpay.kit.money import check_currency, check_minor_units
 from partnerpay.partners.service import get_partner
-from partnerpay.payouts.models import PartnerPayoutCurrency, PayoutSettings
+from partnerpay.payouts.models import PartnerPayoutCurrency, PayoutRun, PayoutSettings, PayoutSkip
 from partnerpay.payouts.schedules import Schedule, ScheduleKind, next_run, parse_schedule
 from partnerpay.programs.service import get_program
 
@@ -186,3 +186,56 @@ def set_partner_currency(
 
 def partner_currency(session: Session, partner_id: str) -> str | None:
     return session.scalar(select(PartnerPayoutCurrency.currency).where(PartnerPayoutCurrency.partner_id == partner_id))
+
+
+def carried_over(session: Session, partner_id: str, program_id: str) -> list[dict[str, Any]]:
+    """Why the program's latest run left the partner's balance unpaid, per currency ([] when it paid or had none).
+
+    Shown with the balance (API and portal): "below the 50.00 EUR minimum; it carries over to the next run".
+    """
+    latest = session.scalar(
+        select(PayoutRun.id)
+        .where(PayoutRun.program_id == program_id)
+        .order_by(PayoutRun.created_at.desc(), PayoutRun.id.desc())
+        .limit(1)
+    )
+    if latest is None:
+        return []
+    rows = session.scalars(
+        select(PayoutSkip)
+        .where(PayoutSkip.run_id == latest, PayoutSkip.partner_id == partner_id)
+        .order_by(PayoutSkip.currency)
+    )
+    return [
+        {"run_id": r.run_id, "reason": r.reason, "amount": r.amount, "currency": r.currency, **(r.detail or {})}
+        for r in rows
+    ]
+
+
+REASON_TEXT = {
+    "below_minimum": "below the program's minimum payout; it carries over to the next run",
+    "negative_balance_carried": "clawbacks exceed earnings; the negative balance carries over",
+    "nets_to_zero": "earnings and clawbacks cancel out",
+    "payout_details_changed": "payout details changed recently and are held for review",
+    "no_verified_payout_method": "no verified payout method on file",
+    "tax_form_missing": "a tax form is missing",
+    "no_fx_rate": "no exchange rate recorded for the payout currency",
+}
+
+
+def describe_skip(skip: dict[str, Any]) -> str:
+    """A sentence for partners and staff: 'EUR 30.00 carried over: below the program's minimum (EUR 50.00)…'."""
+    from partnerpay.kit.money import format_money
+
+    reason = str(skip["reason"])
+    text = REASON_TEXT.get(reason, "the partner is not active" if reason.startswith("partner_") else reason)
+    amount = format_money(int(skip["amount"]), str(skip["currency"]))
+    if reason == "below_minimum":
+        minimum = format_money(int(skip["minimum"]), str(skip.get("minimum_currency", skip["currency"])))
+        return f"{amount} not paid yet: below the minimum payout of {minimum}; it carries over to the next run."
+    if reason == "tax_form_missing":
+        needed = {"w9": "a W-9", "w8ben": "a W-8BEN", "w9_or_w8ben": "a W-9 or W-8BEN"}.get(str(skip.get("needed")), "")
+        return f"{amount} not paid yet: {needed or 'a tax form'} is needed before payouts."
+    if reason == "no_fx_rate":
+        return f"{amount} not paid yet: no exchange rate {skip.get('pair', '')} is recorded."
+    return f"{amount} not paid: {text}."

@@ -81,6 +81,10 @@ class BalanceOut(Out):
     in_batch: int
     paid: int
     clawback_carry: int
+    # Issue 7 part 2: why the latest payout run left money unpaid (below the minimum, no verified method, …),
+    # one entry per currency with a sentence to show; the first sentence alone in carried_over_reason.
+    carried_over: list[dict[str, Any]] = Field(default_factory=list)
+    carried_over_reason: str | None = None
 
 
 class LineOut(Out):

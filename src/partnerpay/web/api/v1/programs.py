@@ -15,6 +15,7 @@ from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.paging import paginate
 from partnerpay.partners import recruiters
 from partnerpay.partners import service as partners
+from partnerpay.payouts.settings import carried_over, describe_skip
 from partnerpay.programs import service as programs
 from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
@@ -108,4 +109,10 @@ def read_balance(request: Request, partner_id: str, actor: Actor = Caller) -> di
         if program is None:
             raise ValidationError("partner has no program", field="partner_id")
         balance = partner_balance(s, partner, program.currency, now(request))
-        return {"partner_id": partner.id, **balance.__dict__}
+        skips = [{**k, "text": describe_skip(k)} for k in carried_over(s, partner.id, program.id)]
+        return {
+            "partner_id": partner.id,
+            **balance.__dict__,
+            "carried_over": skips,
+            "carried_over_reason": skips[0]["text"] if skips else None,
+        }

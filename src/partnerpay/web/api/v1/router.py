@@ -23,6 +23,7 @@ from partnerpay.web.api.v1 import (
     partner_admin,
     payout_details,
     payout_reconcile,
+    payout_schedules,
     payouts,
     plans,
     plans_simulate,
@@ -60,3 +61,4 @@ api.include_router(funding_account.router)  # PUT /programs/{id}/funding-account
 api.include_router(payout_reconcile.router)  # bank returns upload, batch tie-out (issue 7 part 6)
 api.include_router(approval_policy.router)  # GET/PUT /programs/{id}/approval-policy (issue 7 part 1)
 api.include_router(tax.router)  # tax settings, 1099-NEC report and export, self-billing invoices (issue 7 part 8)
+api.include_router(payout_schedules.router)  # payout schedule, minimums, gates; partner payout currency (issue 7)

@@ -273,7 +273,7 @@ class TestCrashes:
     ) -> None:
         setup = approved_batch(session, clock, ["sepa", "stripe", "stripe2", "paypal"])
         send(session, clock, setup.batch_id)
-        keys_before = dict(session.execute(select(Payout.id, Payout.idempotency_key)).tuples().all())
+        keys_before = {pid: key for pid, key in session.execute(select(Payout.id, Payout.idempotency_key))}
         crashed: list[str] = []
 
         def crash(at: str) -> None:
@@ -298,7 +298,7 @@ class TestCrashes:
         for seen in stripe.posts():
             assert seen.headers["idempotency-key"] == keys_before[seen.form()["metadata[payout_id]"]]
         assert session.scalar(select(func.count()).select_from(PayoutFile)) == 1
-        assert dict(session.execute(select(Payout.id, Payout.idempotency_key)).tuples().all()) == keys_before
+        assert {pid: key for pid, key in session.execute(select(Payout.id, Payout.idempotency_key))} == keys_before
         final = statuses(session, setup.batch_id)
         assert final[setup.payouts["sepa"]] == "sent"
         assert {final[setup.payouts[k]] for k in ("stripe", "stripe2", "paypal")} == {"paid"}

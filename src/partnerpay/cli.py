@@ -26,6 +26,7 @@ from partnerpay.cli_import import partners
 from partnerpay.cli_inbox import inbox
 from partnerpay.cli_reconcile import reconcile_command  # noqa: F401  (registers `payouts reconcile`)
 from partnerpay.cli_stripe import stripe
+from partnerpay.cli_tax import tax
 from partnerpay.cli_tracking import fraud
 from partnerpay.db.engine import unit_of_work
 from partnerpay.fx.cli import fx
@@ -52,6 +53,7 @@ app.add_typer(stripe, name="stripe")
 app.add_typer(fx, name="fx")
 app.add_typer(commissions, name="commissions")
 app.add_typer(plans, name="plans")
+app.add_typer(tax, name="tax")  # 1099-NEC report, sealed exports (issue 7 part 8)
 app.add_typer(approvals, name="approvals")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,10 +10,14 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from partnerpay.auth.actor import SYSTEM
 from partnerpay.cli import app
 from partnerpay.kit.clock import FixedClock
+from partnerpay.kit.crypto import SecretBox
+from partnerpay.partners.payout_details import set_tax_profile
 from partnerpay.payouts.models import Payout
 from tests.integration.test_reconcile import approved_batch
+from tests.integration.test_tax import W9, paid_program, partner_of
 
 
 @pytest.fixture
@@ -65,3 +70,35 @@ def test_verify_reports_a_batch_whose_ledger_does_not_tie_out(
     result = cli.invoke(app, ["verify"])
     assert result.exit_code == 1
     assert f"batch {a.batch_id}: Ledger: paid out" in result.output.replace("\n", " ")
+
+
+def test_tax_1099_prints_masked_tins_and_seals_the_full_report(
+    cli: CliRunner, session: Session, clock: FixedClock, tmp_path: Path
+) -> None:
+    prog, payouts = paid_program(session, clock, {"a": 400_000}, paid_at=datetime(2026, 1, 5, tzinfo=UTC))
+    set_tax_profile(
+        session,
+        actor=SYSTEM,
+        box=SecretBox("s" * 40),
+        partner_id=partner_of(session, payouts["a"]),
+        data=W9,
+        now=clock.now(),
+    )
+    session.commit()
+    program_id = prog.id
+    shown = cli.invoke(app, ["tax", "1099", "--program", program_id, "--year", "2026"])
+    assert shown.exit_code == 0, shown.output
+    assert "$800.00" in shown.output and "4442" in shown.output and "1144442" not in shown.output
+    sealed = tmp_path / "nec.sealed.json"
+    written = cli.invoke(
+        app,
+        ["tax", "1099", "--program", program_id, "--year", "2026", "--out", str(sealed), "--passphrase-stdin"],
+        input="a long enough passphrase\n",
+    )
+    assert written.exit_code == 0, written.output
+    assert b"1144442" not in sealed.read_bytes()
+    opened = cli.invoke(app, ["tax", "decrypt", str(sealed), "--passphrase-stdin"], input="a long enough passphrase\n")
+    assert opened.exit_code == 0, opened.output
+    assert "91-1144442" in (tmp_path / "1099-nec-2026.csv").read_text()
+    wrong = cli.invoke(app, ["tax", "decrypt", str(sealed), "--passphrase-stdin"], input="not the passphrase\n")
+    assert wrong.exit_code == 1 and "wrong passphrase" in wrong.output

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from stdnum.us import ein, itin, ssn
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
@@ -110,6 +111,15 @@ class NecReport:
         )
 
 
+def _formatted_tin(tin: str, tin_type: str) -> str:
+    """As printed on the forms: EIN 12-3456789, SSN and ITIN 123-45-6789 (stored compact)."""
+    formatter = {"ein": ein.format, "ssn": ssn.format, "itin": itin.format}.get(tin_type)
+    try:
+        return str(formatter(tin)) if formatter else tin
+    except ValueError:
+        return tin
+
+
 def check_year(year: int, now: datetime) -> None:
     if not 2000 <= year <= now.year:
         raise ValidationError(f"year must be between 2000 and {now.year}, not {year}", field="year")
@@ -181,7 +191,7 @@ def full_csv(session: Session, *, actor: Actor, box: SecretBox, report: NecRepor
                 r.partner_id,
                 details.get("legal_name", r.legal_name),
                 details.get("tin_type", r.tin_type),
-                details.get("tin", ""),
+                _formatted_tin(str(details.get("tin", "")), str(details.get("tin_type", ""))),
                 details.get("address", ""),
                 emails.get(r.partner_id, ""),
                 to_major_string(r.amount, "USD"),

@@ -79,3 +79,19 @@ def test_the_balance_says_why_money_carried_over(api: Api, session_factory: sess
     currency = api.client.put(f"/api/v1/partners/{partner}/payout-currency", json={"currency": "USD"},
                               headers=api.headers())  # fmt: skip
     assert currency.status_code == 200 and currency.json() == {"partner_id": partner, "currency": "USD"}
+
+
+def test_a_run_answers_batches_and_totals_per_currency(api: Api, session_factory: sessionmaker[Session]) -> None:
+    program = api.program()["id"]
+    partner = api.partner(program)["id"]
+    with session_factory() as s:
+        approved_line(s, program, partner, 3_000, api.clock.now())
+        approved_line(s, program, partner, 2_000, api.clock.now(), currency="USD")
+        s.commit()
+    run = api.post("/payout-runs", {"program_id": program}).json()
+    assert run["totals"] == {"EUR": 3_000, "USD": 2_000}
+    assert sorted((b["currency"], b["total"], b["payout_count"]) for b in run["batches"]) == [
+        ("EUR", 3_000, 1), ("USD", 2_000, 1)
+    ]  # fmt: skip
+    batch = api.get(f"/payout-batches/{run['batches'][1]['id']}").json()
+    assert batch["payouts"][0]["source_amount"] == 2_000 and batch["scheduled_for"] is None

@@ -157,6 +157,10 @@ class PayoutOut(Out):
     line_count: int
     status: str
     paid_at: datetime | None
+    # Issue 7 part 7: amount/currency are what is sent; source_* what the lines summed to, at fx_rate.
+    source_amount: int | None = None
+    source_currency: str | None = None
+    fx_rate: str | None = None
 
 
 class BatchOut(Out):
@@ -171,6 +175,11 @@ class BatchOut(Out):
     approved_at: datetime | None
     paid_at: datetime | None
     created_at: datetime
+    # Issue 7 parts 2, 7: the schedule slot that made the batch, and the conversion it was made at.
+    scheduled_for: datetime | None = None
+    source_currency: str | None = None
+    source_total: int | None = None
+    fx_rate: str | None = None
 
 
 def dump(model: type[Out], obj: Any) -> dict[str, Any]:

@@ -34,10 +34,29 @@ def run_payload(result: service.RunResult) -> dict[str, Any]:
                 "amount": p.amount,
                 "currency": p.currency,
                 "line_count": p.line_count,
+                # Issue 7 part 7: what the lines summed to when the partner is paid in another currency.
+                "source_amount": p.source_amount,
+                "source_currency": p.source_currency,
+                "fx_rate": p.fx_rate,
             }
             for p in result.payouts
         ],
         "skipped": result.skipped,
+        # One draft batch per currency sent (batch_id above is the first), and the totals per currency.
+        "batches": [
+            {
+                "id": b.id,
+                "currency": b.currency,
+                "total": b.total,
+                "payout_count": b.payout_count,
+                "source_currency": b.source_currency,
+                "source_total": b.source_total,
+                "fx_rate": b.fx_rate,
+            }
+            for b in result.batches
+        ],
+        "totals": result.totals,
+        "skipped_by_reason": result.skipped_by_reason,
     }
 
 

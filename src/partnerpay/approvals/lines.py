@@ -15,6 +15,7 @@ from partnerpay.approvals.models import LineFirstApproval
 from partnerpay.approvals.policy import Policy, policies_for
 from partnerpay.approvals.sla import due_at, is_overdue, overdue_clause, pending_since
 from partnerpay.auth.actor import Actor
+from partnerpay.auth.models import StaffUser
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.paging import Page, paginate
@@ -169,6 +170,8 @@ def approval_fields(session: Session, lines: Sequence[CommissionLine], now: date
             select(LineFirstApproval).where(LineFirstApproval.line_id.in_([line.id for line in lines]))
         ).all()
     }
+    who = {f.approved_by for f in firsts.values()}
+    emails = dict(session.execute(select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(who))).tuples().all())
     out: dict[str, dict[str, Any]] = {}
     for line in lines:
         policy = policies[line.program_id]
@@ -182,6 +185,7 @@ def approval_fields(session: Session, lines: Sequence[CommissionLine], now: date
             "awaiting_second_approval": first is not None and line.status == LineStatus.PENDING.value,
             "first_approved_by": first.approved_by if first else None,
             "first_approved_at": first.approved_at.isoformat() if first else None,
+            "first_approver": emails.get(first.approved_by, first.approved_by) if first else None,
         }
     return out
 
@@ -204,11 +208,13 @@ def list_by_overdue(
     cursor: str | None,
     limit: int,
     now: datetime,
+    extra: Sequence[ColumnElement[bool]] = (),
 ) -> Page[CommissionLine]:
-    """GET /commissions?overdue=…: the same filters and scoping as list_lines, plus the SLA condition."""
+    """GET /commissions?overdue=…: the same filters and scoping as list_lines, plus the SLA condition (and any
+    `extra` condition, such as the console's "partners I own")."""
     line = CommissionLine
     clause = overdue_filter(session, actor, program_id, now)
-    stmt = select(line).where(clause if overdue else ~clause)
+    stmt = select(line).where(clause if overdue else ~clause, *extra)
     if actor.program_id is not None:
         stmt = stmt.where(line.program_id == actor.program_id)
     if actor.partner_id is not None:
@@ -222,3 +228,31 @@ def list_by_overdue(
             raise ValidationError(f"status must be one of {[s.value for s in LineStatus]}", field="status")
         stmt = stmt.where(line.status == status)
     return paginate(session, stmt, line.id, cursor=cursor, limit=limit)
+
+
+@dataclass(frozen=True)
+class OverdueTotal:
+    currency: str
+    count: int
+    total: int
+
+
+def overdue_totals(
+    session: Session,
+    actor: Actor,
+    program_id: str | None,
+    now: datetime,
+    *,
+    extra: Sequence[ColumnElement[bool]] = (),
+) -> list[OverdueTotal]:
+    """Count and sum of overdue lines per currency (the console's summary above an overdue list)."""
+    line = CommissionLine
+    stmt = select(line.currency, func.count(), func.sum(line.amount)).where(
+        overdue_filter(session, actor, program_id, now), *extra
+    )
+    if program_id:
+        stmt = stmt.where(line.program_id == program_id)
+    if actor.program_id is not None:
+        stmt = stmt.where(line.program_id == actor.program_id)
+    rows = session.execute(stmt.group_by(line.currency).order_by(line.currency)).all()
+    return [OverdueTotal(c, int(n), int(t)) for c, n, t in rows]

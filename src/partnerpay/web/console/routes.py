@@ -3,8 +3,10 @@
 from fastapi import APIRouter
 
 from partnerpay.web.console import (
+    approval_policy,
     auth,
     commissions,
+    commissions_bulk,
     customers,
     dashboard,
     data_quality,
@@ -24,6 +26,7 @@ from partnerpay.web.console import (
 )
 
 router = APIRouter()
+router.include_router(commissions_bulk.router)  # before commissions: /commissions/all-matching (issue 7 part 1)
 # imports before partner_pages/partners so /partners/import is not taken for a partner id.
 for module in (auth, dashboard, imports, partner_pages, partners, commissions, payouts, jobs, onboarding, tracking):
     router.include_router(module.router)
@@ -35,3 +38,4 @@ router.include_router(data_quality.router)
 router.include_router(plans.router)
 router.include_router(plan_simulate.router)  # the backtest of a plan
 router.include_router(payout_reconcile.router)  # bank returns upload of a batch (issue 7 part 6)
+router.include_router(approval_policy.router)  # Settings > program > Approvals (issue 7 part 1)

@@ -19,6 +19,7 @@ from partnerpay.web.console import (
     partner_pages,
     partners,
     payout_reconcile,
+    payout_schedule,
     payouts,
     plan_simulate,
     plans,
@@ -39,3 +40,4 @@ router.include_router(plans.router)
 router.include_router(plan_simulate.router)  # the backtest of a plan
 router.include_router(payout_reconcile.router)  # bank returns upload of a batch (issue 7 part 6)
 router.include_router(approval_policy.router)  # Settings > program > Approvals (issue 7 part 1)
+router.include_router(payout_schedule.router)  # Settings > program > Payout schedule (issue 7 part 2)

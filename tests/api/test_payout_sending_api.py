@@ -149,6 +149,8 @@ class TestSend:
         body = response.json()
         assert body["status"] == "sending"
         assert {p["status"] for p in body["payouts"]} == {"sending"}
+        assert {p["rail"] for p in body["payouts"]} == {"sepa", "stripe_connect"}
+        assert body["sent_at"] is not None and body["sent_by"] is not None
         with session_factory() as s:
             jobs = list(s.scalars(select(OutboxJob).where(OutboxJob.kind == "payouts.send")))
         assert [j.payload["batch_id"] for j in jobs] == [setup.batch_id]

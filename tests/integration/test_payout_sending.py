@@ -187,7 +187,9 @@ class TestPaypalRail:
             assert create.headers["authorization"] == "Bearer A21AAtoken"
             assert body["sender_batch_header"]["sender_batch_id"] == f"{setup.batch_id}-001"
             assert create.headers["paypal-request-id"] == f"{setup.batch_id}-001"
-            assert body["items"][0] == {
+            (item,) = [i for i in body["items"] if i["sender_item_id"] == setup.payouts["paypal"]]
+            assert len(body["items"]) == 2
+            assert item == {
                 "recipient_type": "EMAIL",
                 "amount": {"value": "20.00", "currency": "EUR"},
                 "receiver": "pay@partner.example",

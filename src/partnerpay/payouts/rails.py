@@ -159,9 +159,11 @@ def store_file(
     rows: Sequence[bf.PayoutRow],
     now: datetime,
     schema: str = "pain.001.001.03",
+    made_at: datetime | None = None,
 ) -> PayoutFile:
     """The batch's file in `fmt` for exactly `rows`: the stored one if it lists the same payouts, else built,
-    stored and audited. A stored file listing other payouts is refused rather than silently replaced."""
+    stored and audited. A stored file listing other payouts is refused rather than silently replaced.
+    `made_at` is the time written in the file (default now): Pay all passes the batch's sent_at."""
     ids = sorted(r.payout_id for r in rows)
     existing = stored_file(session, batch.id, fmt)
     if existing is not None:
@@ -173,7 +175,7 @@ def store_file(
                 field="format",
             )
         return existing
-    file = build_file(session, box, batch, fmt, rows, created_at=now, schema=schema)
+    file = build_file(session, box, batch, fmt, rows, created_at=made_at or now, schema=schema)
     references = [list(r) for r in file.references] if isinstance(file, RailFile) else []
     row = PayoutFile(
         id=new_id("pfl"),
@@ -189,7 +191,7 @@ def store_file(
         payout_ids=ids,
         references=references,
         created_by=actor.id,
-        created_at=now,
+        created_at=made_at or now,
     )
     session.add(row)
     session.flush()

@@ -40,7 +40,7 @@ from partnerpay.jobs.outbox import enqueue
 from partnerpay.jobs.registry import Handler, JobContext, PermanentJobError
 from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.errors import Forbidden
-from partnerpay.kit.money import format_money, to_major_string
+from partnerpay.kit.money import to_major_string
 from partnerpay.payouts import rails
 from partnerpay.payouts.exporters import batch_files as bf
 from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutStatus
@@ -201,7 +201,9 @@ def _send_file(
 ) -> None:
     rows = bf.load_rows(session, box, batch, [p.id for p in payouts])
     # The batch's sent_at is the file's time: a re-run after a crash builds the very same bytes.
-    file = rails.store_file(session, actor=actor, box=box, batch=batch, fmt=rail, rows=rows, now=batch.sent_at or now)
+    file = rails.store_file(
+        session, actor=actor, box=box, batch=batch, fmt=rail, rows=rows, now=now, made_at=batch.sent_at
+    )
     crash("after_file_written")
     refs = {pid: ref for pid, ref in file.references}
     for p in payouts:
@@ -398,7 +400,3 @@ def send_handler(
         )
 
     return run
-
-
-def describe(batch: PayoutBatch) -> str:
-    return f"batch {batch.id}: {batch.payout_count} payout(s), {format_money(batch.total, batch.currency)}"

@@ -157,6 +157,13 @@ class PayoutOut(Out):
     line_count: int
     status: str
     paid_at: datetime | None
+    # Issue 7 parts 4-5: the rail Pay all chose, when it went out, the provider's reference, and the last
+    # provider error while it is still being retried.
+    rail: str | None = None
+    sent_at: datetime | None = None
+    provider_ref: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
     # Issue 7 part 7: amount/currency are what is sent; source_* what the lines summed to, at fx_rate.
     source_amount: int | None = None
     source_currency: str | None = None
@@ -175,6 +182,8 @@ class BatchOut(Out):
     approved_at: datetime | None
     paid_at: datetime | None
     created_at: datetime
+    sent_at: datetime | None = None  # issue 7 parts 4-5: Pay all pressed at, by
+    sent_by: str | None = None
     # Issue 7 parts 2, 7: the schedule slot that made the batch, and the conversion it was made at.
     scheduled_for: datetime | None = None
     source_currency: str | None = None

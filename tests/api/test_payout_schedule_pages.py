@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from partnerpay.auth.actor import SYSTEM
 from partnerpay.payouts.models import PayoutSettings
+from partnerpay.payouts.run import create_payout_run
+from partnerpay.payouts.settings import write_settings
 from tests.api.test_approval_console import add_staff
-from tests.api.test_pages import World, csrf_of, world
+from tests.api.test_pages import World, csrf_of, login, world
+from tests.integration.payout_helpers import approved_line
 
 __all__ = ["world"]  # the fixture, imported so pytest finds it here
 
@@ -47,3 +51,15 @@ def test_a_manager_reads_but_cannot_save(world: World) -> None:
     assert page.status_code == 200 and "needs the finance or owner role" in page.text
     refused = manager.post(path, data={"csrf_token": csrf_of(manager, path), "schedule": "manual"})
     assert refused.status_code == 403
+
+
+def test_the_partner_sees_why_the_balance_carried_over(world: World) -> None:
+    with world.factory() as s:
+        body = {"schedule": "manual", "require_verified_method": False, "minimums": {"EUR": 1_000_000}}
+        write_settings(s, actor=SYSTEM, program_id=world.program_id, now=world.clock.now(), data=body)
+        approved_line(s, world.program_id, world.acme_id, 2_500, world.clock.now())
+        create_payout_run(s, actor=SYSTEM, program_id=world.program_id, now=world.clock.now())
+        s.commit()
+    page = login(world.client(), "portal@acme.example", portal=True).get("/portal")
+    assert page.status_code == 200
+    assert "below the minimum payout of €10,000.00; it carries over to the next run." in page.text

@@ -13,6 +13,7 @@ from partnerpay.auth.actor import Actor
 from partnerpay.auth.service import authenticate_partner_user
 from partnerpay.deals.queries import open_requests
 from partnerpay.partners.models import Partner
+from partnerpay.payouts.settings import carried_over, describe_skip
 from partnerpay.programs.models import Program
 from partnerpay.programs.terms import needs_acceptance
 from partnerpay.web.pages import (
@@ -122,6 +123,8 @@ def home(request: Request, me: Actor = PartnerUserActor, before: str | None = No
             "partner": partner,
             "program": program,
             "balances": queries.balances(session, partner, program.currency, at),
+            # Why the latest payout run left money unpaid (below the minimum, …), as sentences (issue 7 part 2).
+            "carried_over": [describe_skip(k) for k in carried_over(session, partner.id, program.id)],
             "lines": lines,
             "older": older,
             "before": before,

@@ -28,7 +28,9 @@ from tests import factories
 VIEWER = Actor(ActorType.STAFF, "usr_viewer", frozenset({"read"}))
 
 
-def approved_batch(session: Session, clock: FixedClock, partners: int = 3, *, sent: bool = False) -> list[Payout]:
+def approved_batch(
+    session: Session, clock: FixedClock, partners: int = 3, *, sent: bool = False, sending: bool = False
+) -> list[Payout]:
     """A program whose approved batch pays `partners` partners 20, 40, 60 EUR (two lines each)."""
     prog = factories.program(session, clock.now())
     ids = []
@@ -50,9 +52,10 @@ def approved_batch(session: Session, clock: FixedClock, partners: int = 3, *, se
     assert run.batch is not None
     approve_batch(session, actor=SYSTEM, batch_id=run.batch.id, now=clock.now())
     payouts = list(session.scalars(select(Payout).where(Payout.batch_id == run.batch.id).order_by(Payout.partner_id)))
-    if sent:
+    if sent or sending:
         pids = [p.id for p in payouts]
         PAYOUTS.transition(session, Payout, pids, src=PayoutStatus.APPROVED, dst=PayoutStatus.SENDING)
+    if sent:
         PAYOUTS.transition(session, Payout, pids, src=PayoutStatus.SENDING, dst=PayoutStatus.SENT)
     session.commit()
     return payouts
@@ -196,6 +199,9 @@ class TestRecordResults:
 OUTCOME = st.sampled_from(["paid", "failed", "returned"])
 # Where each result may come from, written out independently of reconcile.RESULTS.
 ALLOWED = {
+    ("sending", "paid"),
+    ("sending", "failed"),
+    ("sending", "returned"),
     ("approved", "paid"),
     ("approved", "failed"),
     ("approved", "returned"),
@@ -208,20 +214,20 @@ ALLOWED = {
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    sent=st.booleans(),
+    start=st.sampled_from(["approved", "sending", "sent"]),
     results=st.lists(st.tuples(st.integers(0, 2), OUTCOME), min_size=1, max_size=12),
     cuts=st.lists(st.integers(1, 11), max_size=3),
 )
 def test_any_sequence_of_results_keeps_the_ledger_and_pays_each_line_at_most_once(
-    session: Session, clock: FixedClock, sent: bool, results: list[tuple[int, str]], cuts: list[int]
+    session: Session, clock: FixedClock, start: str, results: list[tuple[int, str]], cuts: list[int]
 ) -> None:
     """Duplicated, reordered, contradicting results in several calls: the books always tie out."""
-    payouts = approved_batch(session, clock, sent=sent)
+    payouts = approved_batch(session, clock, sent=start == "sent", sending=start == "sending")
     before = {p.id: payable(session, p) for p in payouts}
     lines_of = {
         p.id: set(session.scalars(select(CommissionLine.id).where(CommissionLine.payout_id == p.id))) for p in payouts
     }
-    expected = {p.id: "sent" if sent else "approved" for p in payouts}
+    expected = {p.id: start for p in payouts}
     for n, outcome in results:
         pid = payouts[n].id
         if (expected[pid], outcome) in ALLOWED:
@@ -245,6 +251,10 @@ def test_any_sequence_of_results_keeps_the_ledger_and_pays_each_line_at_most_onc
             assert {(x.status, x.payout_id) for x in lines} == {("approved", None)}
         else:
             assert {x.status for x in lines} == {"in_batch"}
+    batch = session.get(PayoutBatch, payouts[0].batch_id)
+    assert batch is not None
+    settled = all(p.status in ("paid", "failed", "returned") for p in payouts)
+    assert (batch.status == "paid") == settled
     program_id = payouts[0].program_id
     paid_total = sum(p.amount for p in payouts if p.status == "paid")
     assert ledger.balance(session, program_id, program_id, AccountKind.CASH, "EUR") == -paid_total

@@ -54,13 +54,26 @@ def describe(status: str, amount: str, at: datetime, reason: str | None) -> tupl
             f"Your payout of {amount} was returned on {_day(at)}: {reason}. "
             "The amount is back in your balance and goes into the next payout; check your payout method.",
         )
+    if status == "approved":
+        return (
+            f"Your payout of {amount} was approved",
+            f"Your payout of {amount} was approved on {_day(at)}; it is sent with the program's next transfer.",
+        )
+    if status in ("sending", "sent"):
+        return (
+            f"Your payout of {amount} is on its way",
+            f"Your payout of {amount} was sent on {_day(at)}; it is paid when the bank confirms the transfer.",
+        )
     return f"Your payout of {amount} is {status}", f"Your payout of {amount} is {status} since {_day(at)}."
 
 
 def notify_outcomes(
     session: Session, changes: Sequence[tuple[PayoutLike, str, datetime, str | None]], now: datetime
 ) -> None:
-    """One portal notification and one email per change (payout, new status, when, reason)."""
+    """One portal notification and one email per change (payout, new status, when, reason).
+
+    reconcile.record_results calls it for paid/failed/returned; batch approval and sending may call it for
+    approved and sent, so the partner hears of every step."""
     if not changes:
         return
     partner_ids = sorted({p.partner_id for p, _, _, _ in changes})

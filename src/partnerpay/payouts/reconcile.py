@@ -7,8 +7,8 @@ and by "mark batch paid". Decisions:
 - Idempotent: a result for the state the payout is already in changes nothing (a duplicated webhook, a
   re-uploaded file, a poll after a crash). A result that contradicts a final state (paid after returned,
   failed after paid) is refused and listed; `strict=True` raises instead.
-- Where a result may arrive from (RESULTS below): paid and failed from approved, sending or sent;
-  returned from approved, sent or paid. "approved" is there because a batch whose file finance gave to the
+- Where a result may arrive from (RESULTS below): paid, failed and returned from approved, sending or
+  sent; returned also from paid. "approved" is there because a batch whose file finance gave to the
   bank by hand never passes through sending/sent in partnerpay, yet the bank answers for it. "paid →
   returned" is there because a bank return (R01, AC04...) arrives days after the credit was confirmed:
   DESIGN.md's `sent → returned` is the common case, not the only one.
@@ -52,7 +52,7 @@ RESULTS = StateMachine(
     "payout",
     {
         PayoutStatus.APPROVED: {PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.RETURNED},
-        PayoutStatus.SENDING: {PayoutStatus.PAID, PayoutStatus.FAILED},
+        PayoutStatus.SENDING: {PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.RETURNED},
         PayoutStatus.SENT: {PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.RETURNED},
         PayoutStatus.PAID: {PayoutStatus.RETURNED},
     },

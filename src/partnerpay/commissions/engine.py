@@ -8,6 +8,7 @@ without plans.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from partnerpay.commissions.engine_inputs import (
     Evaluation,
     EventFacts,
     PartnerContext,
+    RuleCheck,
 )
 from partnerpay.commissions.explain import hold_text, money_text, percent_text
 from partnerpay.commissions.models import LineStatus
@@ -24,33 +26,35 @@ from partnerpay.commissions.service import LineDraft, commission_for
 from partnerpay.events.schemas import EventType
 from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.ids import new_id
-from partnerpay.kit.money import Rounding, percent_of
+from partnerpay.kit.money import percent_of
 from partnerpay.partners.models import Partner, PartnerStatus
 from partnerpay.plans.overlap import winners
-from partnerpay.plans.rules import Conditions, Rule, Tier, TierMode
+from partnerpay.plans.rules import Rule, Tier, TierMode
 from partnerpay.programs.models import Program
+
+_ACTIVE, _PENDING = PartnerStatus.ACTIVE.value, LineStatus.PENDING.value
 
 
 def evaluate(ev: Evaluation) -> list[EngineLine]:
     """Every line one event makes: commissions, true-ups, bonuses and the recruiter's two-tier share."""
     if ev.plan is None:
         return _default_rate(ev)
-    if ev.partner.status != PartnerStatus.ACTIVE.value:
+    if ev.partner.status != _ACTIVE:
         return []
     base = program_amount(ev)
-    # The trigger first: most of a plan's rules are for other event types (rule_matches checks it again).
+    # The trigger first: most of a plan's rules are for other event types.
     candidates = ev.plan.by_trigger.get(ev.event.type)
     if not candidates:
         return []
-    matching = tuple((n, rule) for n, rule in candidates if rule_matches(rule, ev, base))
-    if not matching:
+    matched = matching(candidates, ev, base)
+    if not matched:
         return []
     # Which of them pay depends on the rules alone: worked out once per combination of a version's rules.
-    key = tuple(n for n, _ in matching)
+    key = tuple(n for n, _ in matched)
     paying = ev.plan.paying.get(key)
     if paying is None:
-        chosen = {id(rule) for rule in winners([rule for _, rule in matching])}
-        paying = ev.plan.paying[key] = tuple((n, rule) for n, rule in matching if id(rule) in chosen)
+        chosen = {id(rule) for rule in winners([rule for _, rule in matched])}
+        paying = ev.plan.paying[key] = tuple((n, rule) for n, rule in matched if id(rule) in chosen)
     lines: list[EngineLine] = []
     for n, rule in paying:
         lines.extend(_rule_lines(ev, rule, n, base))
@@ -106,34 +110,38 @@ def program_amount(ev: Evaluation) -> int | None:
     return event.amount
 
 
-def conditions_met(c: Conditions, ev: Evaluation, base: int | None) -> bool:
-    event, partner = ev.event, ev.partner
-    if c.products and event.product not in c.products:
-        return False
-    if c.skus and event.sku not in c.skus:
-        return False
-    if c.customer_countries and event.customer_country not in c.customer_countries:
-        return False
-    if c.first_payment_only and not ev.customer.first_payment:
-        return False
-    if c.min_amount is not None and (base is None or base < c.min_amount):
-        return False
-    if c.partner_group_ids and partner.group_id not in c.partner_group_ids:
-        return False
-    for key, wanted in c.metadata_equals.items():
-        actual = event.metadata.get(key)
+def matching(checks: Sequence[RuleCheck], ev: Evaluation, base: int | None) -> list[tuple[int, Rule]]:
+    """Of the rules of the event's trigger, those whose conditions the event meets and, for a recurring rule,
+    still within its months (month N+1 on matches nothing, so a lower-priority rule may take over)."""
+    event, found = ev.event, []
+    for n, rule, products, skus, countries, first_only, min_amount, group_ids, metadata, months in checks:
+        if products and event.product not in products:
+            continue
+        if skus and event.sku not in skus:
+            continue
+        if countries and event.customer_country not in countries:
+            continue
+        if first_only and not ev.customer.first_payment:
+            continue
+        if min_amount is not None and (base is None or base < min_amount):
+            continue
+        if group_ids and ev.partner.group_id not in group_ids:
+            continue
+        if metadata and not _metadata_equal(event.metadata, metadata):
+            continue
+        if months is not None and month_number(ev) > months:
+            continue
+        found.append((n, rule))
+    return found
+
+
+def _metadata_equal(metadata: Mapping[str, object], wanted: Sequence[tuple[str, object]]) -> bool:
+    for key, value in wanted:
+        actual = metadata.get(key)
         # Same type too: JSON true is not the number 1, nor "1" the number 1.
-        if type(actual) is not type(wanted) or actual != wanted:
+        if type(actual) is not type(value) or actual != value:
             return False
     return True
-
-
-def rule_matches(rule: Rule, ev: Evaluation, base: int | None) -> bool:
-    """Trigger, conditions and, for a recurring rule, still within its months (month N+1 on matches nothing,
-    so a lower-priority rule may take over)."""
-    if rule.trigger != ev.event.type or not conditions_met(rule.conditions, ev, base):
-        return False
-    return rule.recurring_months is None or month_number(ev) <= rule.recurring_months
 
 
 def month_number(ev: Evaluation) -> int:
@@ -244,8 +252,8 @@ class _Maker:
             currency=currency,
             base_amount=base,
             rate_bp=rate_bp,
-            rounding=Rounding(ev.program.rounding).value,
-            status=LineStatus.PENDING.value,
+            rounding=ev.program.rounding_mode.value,
+            status=_PENDING,
             hold_until=hold_until,
             explanation=explanation,
             created_at=ev.now or ev.event.occurred_at,
@@ -271,7 +279,7 @@ def _rule_lines(ev: Evaluation, rule: Rule, number: int, base: int | None) -> li
     recruiter, share = ev.partner.recruiter_id, rule.two_tier_percent_bp
     earned = sum(x.draft.amount for x in lines if x.draft.kind in ("commission", "true_up"))
     if recruiter and share and earned > 0:
-        amount = percent_of(earned, share, Rounding(ev.program.rounding))
+        amount = percent_of(earned, share, ev.program.rounding_mode)
         if amount > 0:
             currency = ev.program.currency
             text = (
@@ -286,7 +294,7 @@ def _rule_lines(ev: Evaluation, rule: Rule, number: int, base: int | None) -> li
 
 def _commission(maker: _Maker, base: int | None) -> list[EngineLine]:
     ev, rule, number = maker.ev, maker.rule, maker.number
-    event, currency, rounding = ev.event, ev.program.currency, Rounding(ev.program.rounding)
+    event, currency, rounding = ev.event, ev.program.currency, ev.program.rounding_mode
     bp, tier_text, before = rule.percent_bp, "", 0
     if rule.tiers is not None:
         assert rule.tier_period is not None
@@ -339,7 +347,7 @@ def _true_up(maker: _Maker, bp: int, before: int, *, used: int) -> EngineLine | 
     """Lift the period's earlier events to the tier rate this event reached: the difference between the new
     rate on each earlier base and what was already earned on it (never negative, so a tier never claws back)."""
     ev, rule, number = maker.ev, maker.rule, maker.number
-    rounding, currency = Rounding(ev.program.rounding), ev.program.currency
+    rounding, currency = ev.program.rounding_mode, ev.program.currency
     earlier: list[EarlierLine] = list(ev.partner.earlier_in_period.get(number, ()))
     lifted = [(x, percent_of(x.base, bp, rounding) - x.earned) for x in earlier]
     lifted = [(x, diff) for x, diff in lifted if diff > 0]

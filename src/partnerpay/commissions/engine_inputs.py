@@ -7,10 +7,36 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import NamedTuple
 
 from partnerpay.commissions.service import LineDraft
 from partnerpay.fx.conversion import Converted
+from partnerpay.kit.money import Rounding
 from partnerpay.plans.rules import Period, Rule
+
+
+class RuleCheck(NamedTuple):
+    """A rule's number, the rule, and what engine.matching compares of it, read out of the rule once per version
+    (an empty tuple: any)."""
+
+    number: int
+    rule: Rule
+    products: tuple[str, ...]
+    skus: tuple[str, ...]
+    customer_countries: tuple[str, ...]
+    first_payment_only: bool
+    min_amount: int | None
+    partner_group_ids: tuple[str, ...]
+    metadata_equals: tuple[tuple[str, object], ...]
+    recurring_months: int | None
+
+    @classmethod
+    def of(cls, number: int, rule: Rule) -> RuleCheck:
+        c = rule.conditions
+        return cls(
+            number, rule, tuple(c.products), tuple(c.skus), tuple(c.customer_countries), c.first_payment_only,
+            c.min_amount, tuple(c.partner_group_ids), tuple(c.metadata_equals.items()), rule.recurring_months,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -24,11 +50,11 @@ class PlanRules:
 
     # Worked out once per version, not per event: a replay evaluates every event against the same PlanRules.
     @cached_property
-    def by_trigger(self) -> Mapping[str, tuple[tuple[int, Rule], ...]]:
-        """Event type -> its rules with their numbers (from 1), in plan order."""
-        found: dict[str, list[tuple[int, Rule]]] = {}
+    def by_trigger(self) -> Mapping[str, tuple[RuleCheck, ...]]:
+        """Event type -> its rules with their numbers (from 1) and conditions, in plan order."""
+        found: dict[str, list[RuleCheck]] = {}
         for number, rule in enumerate(self.rules, start=1):
-            found.setdefault(rule.trigger, []).append((number, rule))
+            found.setdefault(rule.trigger, []).append(RuleCheck.of(number, rule))
         return {trigger: tuple(rules) for trigger, rules in found.items()}
 
     @cached_property
@@ -69,8 +95,7 @@ class CustomerContext:
     months_since_first: int = 0  # whole months since the first payment: 0 in the first month ("month 1")
 
 
-@dataclass(frozen=True)
-class EarlierLine:
+class EarlierLine(NamedTuple):
     """An earlier event of the current tier period under a retroactive rule: its base and everything already
     earned on it under that rule (its line plus earlier true-ups), so lifting it twice never pays twice."""
 
@@ -96,6 +121,9 @@ class PartnerContext:
     recruiter_id: str | None = None  # earns two_tier_percent_bp of this partner's commission
 
 
+_ROUNDINGS = {mode.value: mode for mode in Rounding}
+
+
 @dataclass(frozen=True)
 class ProgramTerms:
     id: str
@@ -103,6 +131,11 @@ class ProgramTerms:
     rounding: str
     hold_days: int
     default_percent_bp: int
+
+    @property
+    def rounding_mode(self) -> Rounding:
+        """`rounding` as the enum: a dict look-up, not Enum's call, on every line."""
+        return _ROUNDINGS.get(self.rounding) or Rounding(self.rounding)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from partnerpay.commissions.engine_inputs import (
     CustomerContext,
@@ -49,8 +50,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Paying:
+class Paying(NamedTuple):
     """A paying event attributed to a partner."""
 
     partner_id: str
@@ -59,8 +59,7 @@ class Paying:
     occurred_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Made:
+class Made(NamedTuple):
     """A line made under a plan rule, as the context reads it."""
 
     partner_id: str

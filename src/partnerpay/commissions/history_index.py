@@ -250,13 +250,12 @@ class _LineIndex:
             self.to_customer[(version, m.customer_id)].add(number, m)
         if m.kind in EARNING:
             key = (version, number)
-            if key in self.sum_periods:
+            summed, folded = self.sum_periods.get(key), self.fold_periods.get(key)
+            if summed or folded:
                 starts = period_starts(m.event_at)
-                for period in self.sum_periods[key]:
+                for period in summed or ():
                     self.sums[(version, period, starts[period])].add(number, m)
-            if key in self.fold_periods:
-                starts = period_starts(m.event_at)
-                for period in self.fold_periods[key]:
+                for period in folded or ():
                     self.folds[(version, number, period, starts[period])].add(m)
 
     def want(self, version: str, shape: PlanShape) -> None:

@@ -32,7 +32,6 @@ from partnerpay.commissions.service import earn_on_payment, line_snapshot, post_
 from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import PAYING
 from partnerpay.fx.service import Converted, to_program_currency
-from partnerpay.kit.money import Rounding
 from partnerpay.partners.models import Partner
 from partnerpay.plans.resolve import PlanBook, load_book
 from partnerpay.plans.rules import NOT_TRIGGERS
@@ -190,7 +189,7 @@ def evaluation_for(
     context = (
         PartnerContext(facts.id, facts.status, facts.group_id)
         if plan is None
-        else context_for(history, partner=facts, event=event, plan=plan, rounding=Rounding(terms.rounding))
+        else context_for(history, partner=facts, event=event, plan=plan, rounding=terms.rounding_mode)
     )
     return Evaluation(
         program=terms,

@@ -69,6 +69,9 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+# Every two-character pair of the alphabet, by its 10-bit value: an id is a few look-ups, not 26 divisions.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
 # The last millisecond encoded and its text: ids made in bursts (a replay's lines) share the clock's text.
 _last_millis: tuple[int, str] = (-1, "")
 
@@ -77,12 +80,10 @@ def _millis_text(millis: int) -> str:
     global _last_millis
     last = _last_millis  # one read: another thread may replace the pair, never tear it
     if last[0] != millis:
-        last = _last_millis = (millis, _encode(millis, 10))
+        p = _PAIRS  # 50 bits, as _encode(millis, 10) writes them
+        text = p[(millis >> 40) & 1023] + p[(millis >> 30) & 1023] + p[(millis >> 20) & 1023]
+        last = _last_millis = (millis, text + p[(millis >> 10) & 1023] + p[millis & 1023])
     return last[1]
-
-
-# Every two-character pair of the alphabet, by its 10-bit value: the random part is 8 look-ups.
-_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 
 
 def _random_text() -> str:

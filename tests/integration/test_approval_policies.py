@@ -380,3 +380,29 @@ class TestSweep:
         with pytest.raises(PermanentJobError):
             handler(session, {"program_id": "prg_nope"}, JobContext("job_2", 1, clock.now()))
         assert session.scalar(select(func.count()).select_from(CommissionLine)) == 1
+
+
+class TestSweepCli:
+    def test_partnerpay_approvals_sweep_auto_approves_and_names_a_missing_program(
+        self, database_url: str, session: Session, clock: FixedClock
+    ) -> None:
+        from typer.testing import CliRunner
+
+        from partnerpay.cli import app
+
+        prog = factories.program(session, clock.now())
+        policy(session, prog, clock.now(), auto_approve_below=10_000)
+        small = line(session, prog, clock.now(), 500)
+        session.commit()
+        env = {"PARTNERPAY_DATABASE_URL": database_url, "PARTNERPAY_SECRET_KEY": "s" * 40, "COLUMNS": "300"}
+        cli = CliRunner(env=env)  # wide: whole ids in the table
+        missing = cli.invoke(app, ["approvals", "sweep", "--program", "prg_nope"])
+        assert missing.exit_code == 1 and "prg_nope" in missing.output
+        done = cli.invoke(app, ["approvals", "sweep", "--program", prog.id])
+        assert done.exit_code == 0, done.output
+        assert prog.id in done.output
+        session.expire_all()
+        assert session.get(CommissionLine, small.id).status == "approved"  # type: ignore[union-attr]
+        session.rollback()  # SQLite: the CLI's writer must not wait for this test's transaction
+        again = cli.invoke(app, ["approvals", "sweep"])
+        assert again.exit_code == 0 and "Nothing to do" in again.output, again.output

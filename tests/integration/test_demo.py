@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 
 import pytest
@@ -57,11 +56,8 @@ class TestDemo:
     def test_running_it_twice_changes_nothing_and_the_books_tie_out(
         self, cli: CliRunner, session_factory: sessionmaker[Session]
     ) -> None:
-        started = time.perf_counter()
         first = demo(cli)
-        elapsed = time.perf_counter() - started
         assert first.exit_code == 0, first.output
-        assert elapsed < 20
         before = row_counts(session_factory)
 
         second = demo(cli)

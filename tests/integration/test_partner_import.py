@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -309,10 +308,8 @@ class TestImportPartners:
         program = factories.program(session, clock.now())
         lines = [f"Partner {n},partner{n}@agency{n % 97}.example,DE" for n in range(39_999)]
         lines[39_998] = "Partner 39998,partner-at-nowhere,DE"  # file line 40,000: the header is line 1
-        started = time.perf_counter()
         with pytest.raises(ImportRejected) as caught:
             run(session, program, csv_bytes("name,email,country", *lines), clock.now())
-        assert time.perf_counter() - started < 20
         report = caught.value.report
         assert (report.rows, report.error_count) == (39_999, 1)
         assert str(report.errors[0]) == "row 40000, column email: 'partner-at-nowhere' is not a valid email address"

@@ -31,7 +31,8 @@ PAYOUTS = StateMachine(
         PayoutStatus.DRAFT: {PayoutStatus.APPROVED},
         PayoutStatus.APPROVED: {PayoutStatus.SENDING, PayoutStatus.PAID},
         PayoutStatus.SENDING: {PayoutStatus.SENT, PayoutStatus.FAILED},
-        PayoutStatus.FAILED: {PayoutStatus.SENDING},
+        # No FAILED → SENDING: a failed payout's lines went back to approved (payouts/reconcile.py), so the
+        # "retry" of DESIGN.md is the next run paying them in a new payout; resending this one would pay twice.
         PayoutStatus.SENT: {PayoutStatus.PAID, PayoutStatus.RETURNED},
     },
 )

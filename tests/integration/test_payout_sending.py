@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.kit.clock import FixedClock
-from partnerpay.kit.errors import ValidationError
+from partnerpay.kit.errors import InvalidTransition, ValidationError
 from partnerpay.ledger.verify import verify
-from partnerpay.payouts import rails
+from partnerpay.payouts import http_rails, rails, sending
 from partnerpay.payouts.models import Payout, PayoutFile
 from partnerpay.payouts.sending import run_send, start_send
 from tests.integration.payout_rail_fakes import FakePaypal, FakeStripe, serving
@@ -75,7 +75,7 @@ class TestStartSend:
 
     def test_a_draft_batch_cannot_be_sent(self, session: Session, clock: FixedClock) -> None:
         setup = approved_batch(session, clock, ["sepa"], approve=False)
-        with pytest.raises(Exception, match="cannot become sending"):
+        with pytest.raises(InvalidTransition, match="cannot become sending"):
             send(session, clock, setup.batch_id)
 
     def test_rails_and_keys_are_fixed_when_the_batch_is_sent(self, session: Session, clock: FixedClock) -> None:
@@ -225,6 +225,40 @@ class TestPaypalRail:
         assert len(fake.batches) == 1  # PayPal made one payout batch
         payout = session.get(Payout, setup.payouts["paypal"])
         assert payout is not None and payout.status == "sent" and payout.provider_ref == "PB000001"
+
+
+class TestChunks:
+    def test_paypal_items_beyond_the_per_call_limit_go_in_another_payout_batch(
+        self,
+        session: Session,
+        session_factory: sessionmaker[Session],
+        clock: FixedClock,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(sending, "MAX_ITEMS", 1)  # 15,000 in production: one item per call here
+        setup = approved_batch(session, clock, ["paypal", "paypal2"])
+        send(session, clock, setup.batch_id)
+        with serving(FakePaypal()) as fake:
+            drain(session, worker(session_factory, clock, paypal_url=fake.url))
+        ids = sorted(c.json()["sender_batch_header"]["sender_batch_id"] for c in fake.creates())
+        assert ids == [f"{setup.batch_id}-001", f"{setup.batch_id}-002"]
+        assert [len(c.json()["items"]) for c in fake.creates()] == [1, 1]
+        assert set(statuses(session, setup.batch_id).values()) == {"sent"}
+
+    def test_transfers_beyond_one_pass_are_made_by_the_next_pass_at_once(
+        self,
+        session: Session,
+        session_factory: sessionmaker[Session],
+        clock: FixedClock,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(http_rails, "STRIPE_PER_RUN", 1)
+        setup = approved_batch(session, clock, ["stripe", "stripe2"])
+        send(session, clock, setup.batch_id)
+        with serving(FakeStripe()) as fake:
+            ran = drain(session, worker(session_factory, clock, stripe_url=fake.url))
+        assert len(fake.transfers) == 2 and ran >= 2  # two passes, without waiting for a backoff
+        assert set(statuses(session, setup.batch_id).values()) == {"paid"}
 
 
 class TestFileRails:

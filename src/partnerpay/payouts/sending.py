@@ -6,9 +6,10 @@ and provider idempotency key, and enqueues `payouts.send`. Nothing is sent insid
 
 `run_send` (the job) works through what is still open, each step written as it completes:
 - file rails: the file is built and stored (payouts/rails.py), its payouts become `sent`;
-- Stripe Connect: one transfer per payout with `Idempotency-Key: <payout's key>`; created → paid;
+- HTTP rails (payouts/http_rails.py):
+  Stripe Connect: one transfer per payout with `Idempotency-Key: <payout's key>`; created → paid;
   refused → failed with Stripe's reason; no answer (timeout, 5xx) → stays `sending` with last_error;
-- PayPal: one payout batch per 15,000 items, `sender_batch_id` = the stored key; created → `sent`;
+  PayPal: one payout batch per 15,000 items, `sender_batch_id` = the stored key; created → `sent`;
   then polled: SUCCESS → paid, FAILED/BLOCKED/... → failed, RETURNED/REFUNDED/... → returned.
 Results go through payouts.reconcile.record_results (ledger, lines, batch settlement, partner notices).
 A crash anywhere rolls back the job's transaction; the re-run asks the provider again with the same keys,
@@ -27,30 +28,19 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor, ActorType
-from partnerpay.integrations.paypal_payouts import (
-    FAILED_STATUSES,
-    MAX_ITEMS,
-    PAID_STATUSES,
-    RETURNED_STATUSES,
-    PayoutItem,
-    PaypalError,
-)
-from partnerpay.integrations.stripe_connect import StripeTransferError
+from partnerpay.integrations.paypal_payouts import MAX_ITEMS
 from partnerpay.jobs.outbox import enqueue
 from partnerpay.jobs.registry import Handler, JobContext, PermanentJobError
 from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.errors import Forbidden
-from partnerpay.kit.money import to_major_string
-from partnerpay.payouts import rails
+from partnerpay.payouts import http_rails, rails
 from partnerpay.payouts.exporters import batch_files as bf
 from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutStatus
-from partnerpay.payouts.reconcile import RailResult, record_results
 from partnerpay.payouts.service import BATCHES, PAYOUTS, get_batch
 
 SEND_JOB = "payouts.send"
-STRIPE_PER_RUN = 200  # transfers per job run: progress is committed in steps, a crash repeats at most one step
 POLL_AFTER = timedelta(minutes=10)  # PayPal items still pending are asked about again after this
-MAX_TRANSIENT = 12  # unanswered attempts of one payout before the job stops retrying and a person looks
+MAX_TRANSIENT = 12  # unanswered attempts of one payout before its retries slow to every six hours
 Crash = Callable[[str], None]
 
 
@@ -171,22 +161,43 @@ def run_send(
         if by_rail.get(rail):
             _send_file(session, actor, box, batch, rail, by_rail[rail], now, crash)
             counts[f"{rail}_sent"] += len(by_rail[rail])
-    retry_soon = False
     if by_rail.get("stripe_connect"):
-        retry_soon = _send_stripe(session, actor, box, batch, by_rail["stripe_connect"], now, clients, crash, counts)
+        http_rails.send_stripe(session, actor, box, batch, by_rail["stripe_connect"], now, clients, crash, counts)
     if by_rail.get("paypal"):
-        retry_soon = (
-            _send_paypal(session, actor, box, batch, by_rail["paypal"], now, clients, crash, counts) or retry_soon
-        )
+        http_rails.send_paypal(session, actor, box, batch, by_rail["paypal"], now, clients, crash, counts)
     sent_paypal = [p for p in open_payouts if p.status == PayoutStatus.SENT.value and p.rail == "paypal"]
-    waiting = _poll_paypal(session, actor, box, batch, sent_paypal, now, clients, crash, counts)
+    waiting = http_rails.poll_paypal(session, actor, box, batch, sent_paypal, now, clients, crash, counts)
     _finish_batch(session, batch)
-    if retry_soon or waiting:
-        attempts = max((p.attempts for p in sending), default=0)
-        if attempts < MAX_TRANSIENT or waiting:
-            delay = timedelta(seconds=min(30 * 2 ** min(attempts, 8), 3600)) if retry_soon else POLL_AFTER
-            enqueue(session, SEND_JOB, [payload or {"batch_id": batch.id}], now=now, run_after=now + delay)
+    _next_pass(session, batch, payload, sending, now, counts, waiting=waiting)
     return dict(counts)
+
+
+def _next_pass(
+    session: Session,
+    batch: PayoutBatch,
+    payload: dict[str, Any] | None,
+    sending: list[Payout],
+    now: datetime,
+    counts: dict[str, int],
+    *,
+    waiting: bool,
+) -> None:
+    """Queue the next pass: at once while transfers are left over (STRIPE_PER_RUN), after a growing pause
+    while a provider has not answered, after POLL_AFTER while PayPal items are pending."""
+    more = sum(1 for p in sending if p.rail == "stripe_connect") > http_rails.STRIPE_PER_RUN
+    unanswered = counts["stripe_unanswered"] + counts["paypal_unanswered"] > 0
+    attempts = max((p.attempts for p in sending), default=0)
+    if more:
+        delay = timedelta(0)
+    elif unanswered and attempts < MAX_TRANSIENT:
+        delay = timedelta(seconds=min(30 * 2 ** min(attempts, 8), 3600))
+    elif waiting or unanswered:
+        # Past MAX_TRANSIENT the unanswered payouts stay sending (shown with their error) but are still
+        # asked about, slowly: their money may have left, so they must never be marked failed by a guess.
+        delay = POLL_AFTER if waiting else timedelta(hours=6)
+    else:
+        return
+    enqueue(session, SEND_JOB, [payload or {"batch_id": batch.id}], now=now, run_after=now + delay)
 
 
 def _send_file(
@@ -212,166 +223,6 @@ def _send_file(
         p.provider_ref = refs.get(p.id, file.id)
     session.flush()
     PAYOUTS.transition(session, Payout, [p.id for p in payouts], src=PayoutStatus.SENDING, dst=PayoutStatus.SENT)
-
-
-def _send_stripe(
-    session: Session,
-    actor: Actor,
-    box: SecretBox,
-    batch: PayoutBatch,
-    payouts: list[Payout],
-    now: datetime,
-    clients: rails.ClientFactory,
-    crash: Crash,
-    counts: dict[str, int],
-) -> bool:
-    creds = rails.credentials(session, box, batch.program_id, "stripe") or rails.Credentials()
-    rows = {r.payout_id: r for r in bf.load_rows(session, box, batch, [p.id for p in payouts[:STRIPE_PER_RUN]])}
-    results: list[RailResult] = []
-    retry = len(payouts) > STRIPE_PER_RUN
-    with clients.stripe(creds) as client:
-        for p in payouts[:STRIPE_PER_RUN]:
-            p.attempts += 1
-            destination = rows[p.id].details.get("account_id")
-            try:
-                transfer = client.create_transfer(
-                    amount=p.amount,
-                    currency=p.currency,
-                    destination=str(destination),
-                    idempotency_key=p.idempotency_key or f"partnerpay-payout-{p.id}",
-                    transfer_group=batch.id,
-                    metadata={"payout_id": p.id, "partner_id": p.partner_id},
-                )
-            except StripeTransferError as exc:
-                if exc.retryable:
-                    p.last_error = exc.message
-                    retry = True
-                    counts["stripe_unanswered"] += 1
-                else:
-                    results.append(RailResult(p.id, "failed", reason=exc.message, at=now))
-                continue
-            crash("after_provider_call")
-            p.sent_at, p.provider_ref, p.last_error = now, transfer.id, None
-            results.append(RailResult(p.id, "paid", provider_ref=transfer.id, at=now))
-    session.flush()
-    _record(session, actor, results, now, counts)
-    return retry
-
-
-def _send_paypal(
-    session: Session,
-    actor: Actor,
-    box: SecretBox,
-    batch: PayoutBatch,
-    payouts: list[Payout],
-    now: datetime,
-    clients: rails.ClientFactory,
-    crash: Crash,
-    counts: dict[str, int],
-) -> bool:
-    creds = rails.credentials(session, box, batch.program_id, "paypal") or rails.Credentials()
-    rows = {r.payout_id: r for r in bf.load_rows(session, box, batch, [p.id for p in payouts])}
-    groups: dict[str, list[Payout]] = defaultdict(list)
-    for p in payouts:
-        groups[p.idempotency_key or f"{batch.id}-001"].append(p)
-    retry = False
-    with clients.paypal(creds) as client:
-        for sender_batch_id, group in sorted(groups.items()):
-            items = [
-                PayoutItem(
-                    sender_item_id=p.id,
-                    receiver=str(rows[p.id].details.get("email")),
-                    value=to_major_string(p.amount, p.currency),
-                    currency=p.currency,
-                    note=f"Commission payout {p.id}",
-                )
-                for p in group
-            ]
-            for p in group:
-                p.attempts += 1
-            try:
-                payout_batch_id = client.create_batch(
-                    sender_batch_id=sender_batch_id, items=items, email_subject="You have a commission payout"
-                )
-            except PaypalError as exc:
-                if exc.retryable:
-                    for p in group:
-                        p.last_error = exc.message
-                    retry = True
-                    counts["paypal_unanswered"] += len(group)
-                else:
-                    _record(
-                        session,
-                        actor,
-                        [RailResult(p.id, "failed", reason=exc.message, at=now) for p in group],
-                        now,
-                        counts,
-                    )
-                continue
-            crash("after_provider_call")
-            for p in group:
-                p.sent_at, p.provider_ref, p.last_error = now, payout_batch_id, None
-            session.flush()
-            PAYOUTS.transition(session, Payout, [p.id for p in group], src=PayoutStatus.SENDING, dst=PayoutStatus.SENT)
-            counts["paypal_sent"] += len(group)
-    session.flush()
-    return retry
-
-
-def _poll_paypal(
-    session: Session,
-    actor: Actor,
-    box: SecretBox,
-    batch: PayoutBatch,
-    payouts: list[Payout],
-    now: datetime,
-    clients: rails.ClientFactory,
-    crash: Crash,
-    counts: dict[str, int],
-) -> bool:
-    """Ask PayPal about every sent item; True while some are still pending."""
-    if not payouts:
-        return False
-    creds = rails.credentials(session, box, batch.program_id, "paypal") or rails.Credentials()
-    by_ref: dict[str, list[Payout]] = defaultdict(list)
-    for p in payouts:
-        by_ref[p.provider_ref or ""].append(p)
-    results: list[RailResult] = []
-    waiting = False
-    with clients.paypal(creds) as client:
-        for payout_batch_id, group in sorted(by_ref.items()):
-            try:
-                _, statuses = client.item_statuses(payout_batch_id)
-            except PaypalError as exc:
-                for p in group:
-                    p.last_error = exc.message
-                waiting = True
-                continue
-            of_item = {s.sender_item_id: s for s in statuses}
-            for p in group:
-                s = of_item.get(p.id)
-                status = s.transaction_status if s is not None else "PENDING"
-                reason = f"PayPal: {status}" + (f" ({s.reason})" if s is not None and s.reason else "")
-                if status in PAID_STATUSES:
-                    ref = s.payout_item_id if s is not None and s.payout_item_id else payout_batch_id
-                    results.append(RailResult(p.id, "paid", provider_ref=ref, at=now))
-                elif status in FAILED_STATUSES:
-                    results.append(RailResult(p.id, "failed", provider_ref=payout_batch_id, reason=reason, at=now))
-                elif status in RETURNED_STATUSES:
-                    results.append(RailResult(p.id, "returned", provider_ref=payout_batch_id, reason=reason, at=now))
-                else:
-                    waiting = True
-    crash("after_provider_call")
-    _record(session, actor, results, now, counts)
-    return waiting
-
-
-def _record(session: Session, actor: Actor, results: list[RailResult], now: datetime, counts: dict[str, int]) -> None:
-    if not results:
-        return
-    summary = record_results(session, actor=actor, results=results, now=now)
-    for name, value in summary.counts().items():
-        counts[name] += value
 
 
 def _finish_batch(session: Session, batch: PayoutBatch) -> None:

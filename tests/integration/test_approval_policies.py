@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.approvals import policy as policies
 from partnerpay.approvals.auto import SWEEP_JOB, sweep
@@ -406,3 +406,21 @@ class TestSweepCli:
         session.rollback()  # SQLite: the CLI's writer must not wait for this test's transaction
         again = cli.invoke(app, ["approvals", "sweep"])
         assert again.exit_code == 0 and "Nothing to do" in again.output, again.output
+
+
+class TestScheduledSweep:
+    def test_the_worker_scheduler_enqueues_one_sweep_per_hour(
+        self, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        from partnerpay.approvals.auto import sweep_due
+        from partnerpay.jobs.scheduler import PeriodicTask, Scheduler
+
+        scheduler = Scheduler([PeriodicTask(SWEEP_JOB, sweep_due, every_seconds=0)])
+        first = scheduler.run_due(session_factory, now=clock.now(), force=True)
+        again = scheduler.run_due(session_factory, now=clock.now() + timedelta(minutes=30), force=True)
+        next_hour = scheduler.run_due(session_factory, now=clock.now() + timedelta(hours=1), force=True)
+        assert [slot for _, slot, _ in first] == [f"{clock.now():%Y-%m-%dT%H}"]
+        assert again == [] and len(next_hour) == 1
+        with session_factory() as s:
+            kinds = s.scalars(select(OutboxJob.kind)).all()
+        assert kinds == [SWEEP_JOB, SWEEP_JOB]

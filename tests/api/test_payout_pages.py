@@ -8,10 +8,13 @@ from sqlalchemy import select
 
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.commissions.decisions import approve_lines
+from partnerpay.partners.payout_details import set_tax_profile
 from partnerpay.payouts.models import Payout
 from partnerpay.payouts.reconcile import RailResult, record_results
 from partnerpay.payouts.service import approve_batch, create_payout_run
+from partnerpay.tax.sealed_file import unseal
 from tests.api.test_pages import World, csrf_of, login, staff, world  # noqa: F401  (world is a fixture)
+from tests.integration.test_tax import W9, paid_program, partner_of
 
 
 def approved_batch(w: World) -> tuple[str, dict[str, str]]:
@@ -143,3 +146,39 @@ class TestPortalPayouts:
         assert "when the bank confirms the transfer" in detail
         home = acme.get("/portal").text
         assert "Next payout" in home and "€240.00" in home
+
+
+class TestConsole1099:
+    def test_finance_sees_masked_tins_and_downloads_the_sealed_report(self, world: World) -> None:  # noqa: F811
+        with world.factory() as s:
+            prog, payouts = paid_program(s, world.clock, {"a": 400_000}, paid_at=world.clock.now())
+            box = world.app.state.secret_box
+            set_tax_profile(
+                s, actor=SYSTEM, box=box, partner_id=partner_of(s, payouts["a"]), data=W9, now=world.clock.now()
+            )
+            s.commit()
+            program_id = prog.id
+        year = world.clock.now().year
+        finance = staff(world, "finance")
+        page = finance.get(f"/payouts/tax/1099?program_id={program_id}&year={year}")
+        assert page.status_code == 200 and "Acme LLC" in page.text and "4442" in page.text
+        assert "1144442" not in page.text and "Download encrypted report" in page.text
+        token = csrf_of(finance, "/payouts")
+        form = {
+            "program_id": program_id,
+            "year": str(year),
+            "passphrase": "a long enough passphrase",
+            "csrf_token": token,
+        }
+        sealed = finance.post("/payouts/tax/1099/export", data=form)
+        assert sealed.status_code == 200 and b"1144442" not in sealed.content
+        assert "91-1144442" in unseal(sealed.content, passphrase="a long enough passphrase")[1].decode()
+        short = finance.post("/payouts/tax/1099/export", data={**form, "passphrase": "short"})
+        assert short.status_code == 422 and "at least 12 characters" in short.text
+        manager = staff(world, "manager")
+        assert (
+            "Download encrypted report"
+            not in manager.get(f"/payouts/tax/1099?program_id={program_id}&year={year}").text
+        )
+        refused = manager.post("/payouts/tax/1099/export", data={**form, "csrf_token": csrf_of(manager, "/payouts")})
+        assert refused.status_code == 403

@@ -23,6 +23,7 @@ from partnerpay.web.console import (
     payouts,
     plan_simulate,
     plans,
+    tax,
     tracking,
 )
 
@@ -41,3 +42,4 @@ router.include_router(plan_simulate.router)  # the backtest of a plan
 router.include_router(payout_reconcile.router)  # bank returns upload of a batch (issue 7 part 6)
 router.include_router(approval_policy.router)  # Settings > program > Approvals (issue 7 part 1)
 router.include_router(payout_schedule.router)  # Settings > program > Payout schedule (issue 7 part 2)
+router.include_router(tax.router)  # 1099-NEC report and sealed export (issue 7 part 8)

@@ -14,6 +14,7 @@ from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.kit.clock import FixedClock
 from partnerpay.kit.errors import InvalidTransition, ValidationError
 from partnerpay.ledger.verify import verify
+from partnerpay.partners.payout_details import set_payout_method
 from partnerpay.payouts import http_rails, rails, sending
 from partnerpay.payouts.models import Payout, PayoutFile
 from partnerpay.payouts.sending import run_send, start_send
@@ -64,6 +65,26 @@ class TestStartSend:
         assert "Nomethod" in err.value.message and "Nothing" in err.value.message
         assert {p["partner"] for p in err.value.extra["problems"]} == {"Nomethod", "Nothing"}
         assert set(statuses(session, setup.batch_id).values()) == {"approved"}
+        assert batch_status(session, setup.batch_id) == "approved"
+
+    def test_a_partner_whose_payout_details_changed_after_the_run_is_held_back(
+        self, session: Session, clock: FixedClock
+    ) -> None:
+        setup = approved_batch(session, clock, ["sepa", "stripe"])
+        payout = session.get(Payout, setup.payouts["stripe"])
+        assert payout is not None
+        set_payout_method(
+            session,
+            actor=SYSTEM,
+            box=BOX,
+            partner_id=payout.partner_id,
+            data={"type": "stripe_connect", "account_id": "acct_9Hijacked0000000"},
+            now=clock.now(),
+        )
+        session.commit()
+        with pytest.raises(ValidationError, match=r"Stripe .*payout details changed; held for review until"):
+            send(session, clock, setup.batch_id)
+        session.rollback()
         assert batch_status(session, setup.batch_id) == "approved"
 
     def test_a_stripe_partner_without_the_programs_api_key_is_refused(

@@ -82,14 +82,28 @@ class ClientFactory:
         return PaypalPayoutsClient(creds.client_id or "", creds.client_secret or "", base_url=url, timeout=self.timeout)
 
 
-def plan_rails(session: Session, box: SecretBox, batch: PayoutBatch, rows: Sequence[bf.PayoutRow]) -> dict[str, str]:
-    """payout id → rail; refused (422, naming every partner) when a payout has no way to be paid."""
+def plan_rails(
+    session: Session, box: SecretBox, batch: PayoutBatch, rows: Sequence[bf.PayoutRow], *, now: datetime
+) -> dict[str, str]:
+    """payout id → rail; refused (422, naming every partner) when a payout has no way to be paid, or when
+    the partner's payout details changed after the run and are still held for review."""
     paypal = credentials(session, box, batch.program_id, "paypal")
     paypal_api = paypal is not None and bool(paypal.client_id and paypal.client_secret)
     stripe = credentials(session, box, batch.program_id, "stripe")
     problems: list[ItemProblem] = []
     rails: dict[str, str] = {}
     for row in rows:
+        if row.review_until is not None and row.review_until > now:
+            # Changed details are the classic hijack: never pay a new account before its review is over.
+            problems.append(
+                ItemProblem(
+                    row.payout_id,
+                    row.partner_id,
+                    row.partner_name,
+                    f"payout details changed; held for review until {row.review_until:%d %b %Y %H:%M} UTC",
+                )
+            )
+            continue
         rail = RAIL_OF_METHOD.get(row.method_type or "")
         if rail is None:
             problems.append(ItemProblem(row.payout_id, row.partner_id, row.partner_name, "no payout method on file"))

@@ -55,7 +55,7 @@ def start_send(session: Session, *, actor: Actor, box: SecretBox, batch_id: str,
     batch = get_batch(session, actor, batch_id)
     BATCHES.check(BatchStatus(batch.status), BatchStatus.SENDING, object_id=batch.id)
     rows = bf.load_rows(session, box, batch)
-    plan = rails.plan_rails(session, box, batch, rows)
+    plan = rails.plan_rails(session, box, batch, rows, now=now)
     by_rail: dict[str, list[bf.PayoutRow]] = defaultdict(list)
     for row in rows:
         by_rail[plan[row.payout_id]].append(row)

@@ -72,6 +72,7 @@ class PayoutRow:
     currency: str
     method_type: str | None
     details: dict[str, Any]
+    review_until: datetime | None = None  # the partner's payout details changed: held for review until then
 
     @property
     def holder(self) -> str:
@@ -112,6 +113,7 @@ def load_rows(
                 currency=payout.currency,
                 method_type=found.type if found is not None else None,
                 details=box.decrypt(found.details_encrypted) if found is not None else {},
+                review_until=partner.payout_review_until,
             )
         )
     return rows

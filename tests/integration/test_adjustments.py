@@ -276,7 +276,9 @@ class TestPayoutRuns:
         later = create_payout_run(session, actor=SYSTEM, program_id=prog.id, now=clock.now() + timedelta(seconds=2))
         session.commit()
         assert later.payouts == []
-        assert later.skipped == [{"partner_id": setup["acme"], "reason": "negative_balance_carried", "amount": -20_000}]
+        assert later.skipped == [
+            {"partner_id": setup["acme"], "reason": "negative_balance_carried", "amount": -20_000, "currency": "EUR"}
+        ]
         session.refresh(big)
         assert big.status == LineStatus.APPROVED.value and big.payout_id is None  # still owed back, not lost
         assert verify(session).ok

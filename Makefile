@@ -42,7 +42,7 @@ pytest: venv browser
 
 test: lint typecheck pytest
 
-BENCHES := ledger_post_batch partner_import click_redirect ingest_http commission_eval
+BENCHES := ledger_post_batch partner_import click_redirect ingest_http commission_eval period_close
 
 bench: venv
 	@for b in $(BENCHES); do $(BIN)/python bench/$$b.py --size ci --db sqlite || exit 1; \

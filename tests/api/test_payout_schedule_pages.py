@@ -63,3 +63,15 @@ def test_the_partner_sees_why_the_balance_carried_over(world: World) -> None:
     page = login(world.client(), "portal@acme.example", portal=True).get("/portal")
     assert page.status_code == 200
     assert "below the minimum payout of €10,000.00; it carries over to the next run." in page.text
+
+
+def test_a_run_in_two_currencies_flashes_both_batches_with_their_totals(world: World) -> None:
+    finance = add_staff(world, "money", "finance")
+    with world.factory() as s:
+        approved_line(s, world.program_id, world.acme_id, 2_500, world.clock.now(), currency="USD")
+        approved_line(s, world.program_id, world.beta_id, 1_000, world.clock.now())
+        s.commit()
+    token = csrf_of(finance, "/payouts")
+    page = finance.post("/payouts/runs", data={"csrf_token": token, "program_id": world.program_id})
+    assert page.status_code == 200
+    assert "made 2 draft batches" in page.text and "$25.00" in page.text

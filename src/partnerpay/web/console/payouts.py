@@ -25,6 +25,11 @@ router = APIRouter(route_class=PageRoute)
 SKIP_REASONS = {
     "negative_balance_carried": "clawbacks exceed earnings; carried to the next run",
     "nets_to_zero": "clawbacks cancel earnings exactly",
+    # issue 7 parts 2, 3, 7, 8 (payouts/run_skips.py)
+    "below_minimum": "below the program's minimum payout; carried to the next run",
+    "no_verified_payout_method": "no verified payout method",
+    "tax_form_missing": "tax form (W-9 / W-8BEN) missing",
+    "no_fx_rate": "no exchange rate recorded for the partner's currency",
 }
 
 
@@ -71,6 +76,12 @@ def create_run(
     skipped = _skipped_text(result.skipped)
     if result.batch is None:
         flash(request, f"Payout run {result.run.id} found nothing to pay: no approved lines past their hold.{skipped}")
+        return redirect("/payouts")
+    if len(result.batches) > 1:  # one batch per currency (issue 7 part 7): totals per currency
+        made = "; ".join(
+            f"{b.id} {b.payout_count} payout(s) {format_money(b.total, b.currency)}" for b in result.batches
+        )
+        flash(request, f"Payout run {result.run.id} made {len(result.batches)} draft batches: {made}.{skipped}")
         return redirect("/payouts")
     batch = result.batch
     flash(

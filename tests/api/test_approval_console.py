@@ -186,3 +186,16 @@ class TestBatchPage:
         with world.factory() as s:
             status = s.scalar(select(PayoutBatch.status).where(PayoutBatch.id == batch_id))
         assert status == "approved"
+
+
+class TestQueueFollowsThePolicy:
+    def test_a_manager_allowed_by_the_policy_is_offered_the_approvals(self, world: World) -> None:
+        manager = staff(world, "manager")
+        assert "approving them needs the finance or owner role" in manager.get("/commissions").text
+        set_policy(world, approver_roles=["manager", "finance"])
+        page = manager.get("/commissions").text
+        assert "approving them needs" not in page and "Approve all matching" in page
+        token = csrf_of(manager, "/commissions")
+        done = manager.post("/commissions/approve", data={"ids": [world.acme_line], "csrf_token": token})
+        assert "Approved 1 line" in done.text and world.status_of(world.acme_line) == "approved"
+        assert "approving them needs the manager or finance role" in staff(world, "viewer").get("/commissions").text

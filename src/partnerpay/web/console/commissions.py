@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, Form, Request, Response
 
 from partnerpay.approvals import lines as approval_lines
+from partnerpay.approvals.policy import DEFAULT_ROLES, policies_for, roles_phrase
 from partnerpay.auth.actor import Actor
 from partnerpay.commissions import decisions
 from partnerpay.commissions.models import CommissionLine, LineStatus
@@ -112,9 +113,14 @@ def _page(
             "mine": owner_id is not None,
             "overdue": overdue == "1",
             "bulk_program": bulk_program if status in BULK_STATUSES and owner_id is None else "",
+            # Who may decide on the lines shown: the policy of the one program in view (else the default).
+            "approver_roles": (
+                policies_for(session, [bulk_program])[bulk_program].approver_roles if bulk_program else DEFAULT_ROLES
+            ),
             "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "error": error,
         }
+        context["approver_roles_text"] = roles_phrase(context["approver_roles"])
     return render(request, "console/commissions.html", context, status_code=status_code)
 
 

@@ -16,14 +16,14 @@ from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.service import create_staff_user
 from partnerpay.jobs.handlers import build_registry
 from partnerpay.jobs.models import OutboxJob
-from partnerpay.jobs.scheduler import Scheduler, default_tasks
+from partnerpay.jobs.scheduler import PeriodicTask, Scheduler
 from partnerpay.jobs.scheduler_models import SchedulerSlot
 from partnerpay.jobs.worker import Worker
 from partnerpay.kit.clock import FixedClock
 from partnerpay.kit.errors import ValidationError
 from partnerpay.ledger.verify import verify
 from partnerpay.payouts.models import PayoutBatch, PayoutSettings
-from partnerpay.payouts.scheduled_run import SCHEDULED_RUN_JOB
+from partnerpay.payouts.scheduled_run import SCHEDULED_RUN_JOB, payout_runs_due
 from partnerpay.payouts.schedules import Schedule, ScheduleKind, next_run, parse_schedule, runs_on
 from partnerpay.payouts.settings import write_settings
 from tests import factories
@@ -107,6 +107,11 @@ class TestNextRun:
         assert err.value.field == field
 
 
+def payout_scheduler() -> Scheduler:
+    """Only the payout task (the default scheduler has others, e.g. approvals.sweep, due at once)."""
+    return Scheduler([PeriodicTask("payouts.schedule", payout_runs_due)])
+
+
 def monthly_program(session: Session, clock: FixedClock) -> str:
     now = clock.now()
     prog = factories.program(session, now)
@@ -128,7 +133,7 @@ class TestScheduledRuns:
             program_id = monthly_program(s, clock)
             slot_at = s.get(PayoutSettings, program_id).next_run_at  # type: ignore[union-attr]
         assert slot_at == datetime(2026, 2, 1, 8, tzinfo=UTC)  # T0 is 15 Jan 2026; 09:00 in Berlin
-        worker = Worker(session_factory, build_registry(), clock=clock, scheduler=Scheduler(default_tasks()))
+        worker = Worker(session_factory, build_registry(), clock=clock, scheduler=payout_scheduler())
         assert worker.run_periodic(force=True) == 0  # not due yet
         clock.set(slot_at + timedelta(minutes=3))
         assert worker.run_periodic(force=True) == 1
@@ -153,7 +158,7 @@ class TestScheduledRuns:
         errors: list[BaseException] = []
 
         def worker() -> None:
-            scheduler = Scheduler(default_tasks())  # each worker process has its own
+            scheduler = payout_scheduler()  # each worker process has its own
             barrier.wait()
             try:
                 counts.append(len(scheduler.run_due(session_factory, now=clock.now(), force=True)))
@@ -172,7 +177,7 @@ class TestScheduledRuns:
             assert row is not None
             row.next_run_at = datetime(2026, 2, 1, 8, tzinfo=UTC)
             s.commit()
-        assert Scheduler(default_tasks()).run_due(session_factory, now=clock.now(), force=True) == []
+        assert payout_scheduler().run_due(session_factory, now=clock.now(), force=True) == []
         with session_factory() as s:
             jobs = s.scalar(select(func.count()).select_from(OutboxJob).where(OutboxJob.kind == SCHEDULED_RUN_JOB))
             assert jobs == 1

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, and_, case, func, select, text, update
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, and_, case, func, select, text, update
 from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
@@ -53,6 +53,8 @@ _STAGE = Table(
     Column("owner_id", String(40), nullable=False),  # the partner id
     Column("amount", BigInteger, nullable=False),  # in the lines' currency
     Column("currency", String(3), nullable=False),  # the lines' currency
+    # The lines' UPDATE … FROM looks payouts up by partner and currency (or the planner walks the stage per line).
+    Index("ix_payout_run_stage_owner", "owner_id", "currency", unique=True),
     prefixes=["TEMPORARY"],
 )
 _PAYOUT_COLUMNS = (

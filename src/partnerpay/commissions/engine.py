@@ -160,7 +160,7 @@ def tier_for(tiers: list[Tier], customers_before: int) -> Tier:
     return chosen
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Capped:
     amount: int
     text: str  # ", capped at €X (per-customer cap)" or ""
@@ -294,7 +294,7 @@ def _rule_lines(ev: Evaluation, rule: Rule, number: int, base: int | None) -> li
 
 def _commission(maker: _Maker, base: int | None) -> list[EngineLine]:
     ev, rule, number = maker.ev, maker.rule, maker.number
-    event, currency, rounding = ev.event, ev.program.currency, ev.program.rounding_mode
+    currency, rounding = ev.program.currency, ev.program.rounding_mode
     bp, tier_text, before = rule.percent_bp, "", 0
     if rule.tiers is not None:
         assert rule.tier_period is not None
@@ -304,27 +304,13 @@ def _commission(maker: _Maker, base: int | None) -> list[EngineLine]:
         tier_text = f" (tier from {tier.from_customers} customers: customer {before + 1} this {rule.tier_period.value})"
     percent_part = percent_of(base, bp, rounding) if bp is not None and base is not None else 0
     flat = rule.flat or 0
-    parts = []
-    if bp is not None and base is not None:
-        parts.append(f"{percent_text(bp)} of {money_text(base, currency)} {_noun(event)}{tier_text}")
-        if flat:
-            parts.append(f" + {money_text(flat, currency)} flat")
-    elif flat:
-        parts.append(f"{money_text(flat, currency)} flat per {_noun(event)}")
-    else:
+    if (bp is None or base is None) and not flat:
         return []  # a percent-only rule on an event without an amount pays nothing
-    parts.append(f" for {_who(event)}")
-    if rule.recurring_months is not None:
-        parts.append(f" (first {rule.recurring_months} months, month {month_number(ev)} of {rule.recurring_months})")
-    if ev.converted is not None and ev.converted.rate is not None:
-        source = money_text(ev.converted.from_amount, ev.converted.from_currency)
-        parts.append(f" (converted: {source} at {ev.converted.rate.describe()})")
-    parts.append(f", {maker.cite()}")
     raw = percent_part + flat
     capped = apply_caps(rule, number, raw, ev.partner, currency)
-    text = "".join(parts)
     lines = []
-    if capped.amount > 0:
+    if capped.amount > 0:  # explained only when it pays: a capped-out rule makes no line to explain
+        text = _commission_text(maker, base, bp, flat, tier_text)
         lines.append(
             maker.line(
                 kind="commission",
@@ -341,6 +327,25 @@ def _commission(maker: _Maker, base: int | None) -> list[EngineLine]:
         if true_up is not None:
             lines.append(true_up)
     return lines
+
+
+def _commission_text(maker: _Maker, base: int | None, bp: int | None, flat: int, tier_text: str) -> str:
+    ev, rule, event, currency = maker.ev, maker.rule, maker.ev.event, maker.ev.program.currency
+    parts = []
+    if bp is not None and base is not None:
+        parts.append(f"{percent_text(bp)} of {money_text(base, currency)} {_noun(event)}{tier_text}")
+        if flat:
+            parts.append(f" + {money_text(flat, currency)} flat")
+    else:
+        parts.append(f"{money_text(flat, currency)} flat per {_noun(event)}")
+    parts.append(f" for {_who(event)}")
+    if rule.recurring_months is not None:
+        parts.append(f" (first {rule.recurring_months} months, month {month_number(ev)} of {rule.recurring_months})")
+    if ev.converted is not None and ev.converted.rate is not None:
+        source = money_text(ev.converted.from_amount, ev.converted.from_currency)
+        parts.append(f" (converted: {source} at {ev.converted.rate.describe()})")
+    parts.append(f", {maker.cite()}")
+    return "".join(parts)
 
 
 def _true_up(maker: _Maker, bp: int, before: int, *, used: int) -> EngineLine | None:

@@ -68,7 +68,7 @@ class PlanRules:
         return {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventFacts:
     id: str
     type: str
@@ -88,7 +88,7 @@ class EventFacts:
         return self.metadata.get("sku")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CustomerContext:
     first_paid_at: datetime | None = None
     first_payment: bool = False  # this event is the customer's first payment
@@ -103,7 +103,7 @@ class EarlierLine(NamedTuple):
     earned: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PartnerContext:
     partner_id: str
     status: str
@@ -138,7 +138,7 @@ class ProgramTerms:
         return _ROUNDINGS.get(self.rounding) or Rounding(self.rounding)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EngineLine:
     """A line draft plus where it came from; plan fields are None for the program default rate."""
 
@@ -149,7 +149,7 @@ class EngineLine:
     rule_number: int | None = None  # from 1, as people count rules
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evaluation:
     """Everything one event is evaluated with."""
 

@@ -102,8 +102,9 @@ class History:
         known = self._first_paid.get(customer_id)
         if known is not None and known[0] == len(paid) - 1:
             first = occurred_at if occurred_at < known[1] else known[1]
-        else:
+        else:  # records appended around add_paying: take them all in (their ids too)
             first = min(t for _, t in paid)
+            self._paid_ids.update(i for i, _ in paid)
         self._first_paid[customer_id] = (len(paid), first)
         if partner_id is not None:
             self.paying[partner_id].append(Paying(partner_id, customer_id, event_id, occurred_at))

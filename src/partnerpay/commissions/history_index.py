@@ -334,8 +334,10 @@ class PartnerIndex:
 
     def catch_up(self, paying: Sequence[Paying], lines: Sequence[Made]) -> None:
         """Index the records appended since the last call."""
-        for p in paying[self.paid_seen :]:
-            self.paying.add(p)
-        self.paid_seen = len(paying)
-        for m in lines[len(self.lines.made) :]:
-            self.lines.add(m)
+        if len(paying) > self.paid_seen:
+            for p in paying[self.paid_seen :]:
+                self.paying.add(p)
+            self.paid_seen = len(paying)
+        if len(lines) > len(self.lines.made):
+            for m in lines[len(self.lines.made) :]:
+                self.lines.add(m)

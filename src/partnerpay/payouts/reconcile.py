@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
@@ -43,6 +43,7 @@ from partnerpay.ledger import service as ledger
 from partnerpay.payouts import reconcile_ledger as rl
 from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutStatus
 from partnerpay.payouts.notices import notify_outcomes
+from partnerpay.payouts.reconcile_types import PayoutInfo, ReconcileSummary, Refusal, Step
 from partnerpay.payouts.service import BATCHES
 
 OUTCOMES = (PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.RETURNED)
@@ -71,75 +72,6 @@ class RailResult:
     provider_ref: str | None = None
     reason: str | None = None  # shown to the partner and staff for failed/returned
     at: datetime | None = None  # when the provider says it happened (default: now)
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One applied change of one payout."""
-
-    index: int  # position of the result in the call
-    payout_id: str
-    src: PayoutStatus
-    dst: PayoutStatus
-    at: datetime
-    reason: str | None
-    provider_ref: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    index: int
-    payout_id: str
-    outcome: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class PayoutInfo:
-    """What reconciliation needs of a payout, read once (the rows are expired as they are updated)."""
-
-    id: str
-    program_id: str
-    batch_id: str
-    partner_id: str
-    amount: int
-    currency: str
-
-    @classmethod
-    def of(cls, p: Payout) -> PayoutInfo:
-        return cls(p.id, p.program_id, p.batch_id, p.partner_id, p.amount, p.currency)
-
-
-@dataclass
-class ReconcileSummary:
-    applied: list[Step] = field(default_factory=list)
-    unchanged: list[int] = field(default_factory=list)  # indexes of results that changed nothing
-    refused: list[Refusal] = field(default_factory=list)
-    settled_batches: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        c = Counter(step.dst.value for step in self.applied)
-        return {
-            "paid": c["paid"],
-            "failed": c["failed"],
-            "returned": c["returned"],
-            "unchanged": len(self.unchanged),
-            "refused": len(self.refused),
-        }
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            **self.counts(),
-            "applied": [
-                {"payout_id": s.payout_id, "from": s.src.value, "to": s.dst.value, "at": s.at.isoformat()}
-                for s in self.applied
-            ],
-            "refused": [
-                {"index": r.index, "payout_id": r.payout_id, "outcome": r.outcome, "message": r.message}
-                for r in self.refused
-            ],
-            "settled_batches": self.settled_batches,
-        }
 
 
 def check_result(result: RailResult, index: int = 0) -> None:
@@ -242,10 +174,17 @@ def record_results(
     return summary
 
 
+_PAYOUT_COLUMNS = ("status", "paid_at", "failed_at", "returned_at", "failure_reason", "provider_ref")
+
+
 def _update_payouts(session: Session, payouts: dict[str, Payout], steps: dict[str, list[Step]]) -> None:
-    """Compare-and-set from the status each payout was read in to its final one."""
+    """Compare-and-set from the status each payout was read in to its final one: one executemany, then a
+    count of the rows that arrived (the rows are locked on PostgreSQL; SQLite has one writer)."""
+    params = []
     for pid, chain in steps.items():
-        values: dict[str, object] = {"status": chain[-1].dst.value}
+        p = payouts[pid]
+        values: dict[str, object] = {name: getattr(p, name) for name in _PAYOUT_COLUMNS}
+        values["status"] = chain[-1].dst.value
         for step in chain:
             if step.dst is PayoutStatus.PAID:
                 values["paid_at"] = step.at
@@ -257,14 +196,30 @@ def _update_payouts(session: Session, payouts: dict[str, Payout], steps: dict[st
                 values["failure_reason"] = step.reason
             if step.provider_ref:
                 values["provider_ref"] = step.provider_ref
-        moved = session.execute(
-            update(Payout)
-            .where(Payout.id == pid, Payout.status == chain[0].src.value)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        if moved != 1:
-            raise InvalidTransition(f"payout {pid} changed state meanwhile; nothing was recorded", field="status")
+        params.append({"pid": pid, "src": chain[0].src.value, **{f"v_{k}": v for k, v in values.items()}})
+    table = Payout.__table__
+    assert isinstance(table, Table)
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("pid"), table.c.status == bindparam("src"))
+        .values({name: bindparam(f"v_{name}") for name in _PAYOUT_COLUMNS}),
+        params,
+    )
+    ids = sorted(steps)
+    final = {pid: chain[-1].dst.value for pid, chain in steps.items()}
+    arrived = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        arrived += sum(
+            1
+            for pid, status in session.execute(select(Payout.id, Payout.status).where(Payout.id.in_(chunk)))
+            if status == final[pid]
+        )
+    if arrived != len(ids):
+        raise InvalidTransition(
+            f"{len(ids) - arrived} payout(s) changed state meanwhile; nothing was recorded", field="status"
+        )
+    for pid in ids:
         session.expire(payouts[pid])
 
 

@@ -66,6 +66,8 @@ class TestBatchReconciliationPage:
         assert carried.status_code == 200 and "1 paid, 0 failed, 1 returned" in carried.text
         assert "AC04" in carried.text and "Back in the partner's balance" in carried.text
         assert status(world, payouts[world.beta_id]) == "returned"
+        listing = client.get("/payouts").text
+        assert "Failed and returned payouts" in listing and "Beta Blog" in listing and "AC04" in listing
 
     def test_a_bad_file_shows_every_row_and_a_missing_csrf_token_is_refused(self, world: World) -> None:  # noqa: F811
         batch_id, payouts = approved_batch(world)

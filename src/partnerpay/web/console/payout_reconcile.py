@@ -17,6 +17,7 @@ from partnerpay.auth.actor import Actor
 from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.csv_import import ImportRejected
 from partnerpay.kit.errors import PartnerpayError, ValidationError
+from partnerpay.partners.models import Partner
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutStatus
 from partnerpay.payouts.returns import ReturnsReport, reconcile_file
 from partnerpay.payouts.service import get_batch
@@ -123,3 +124,15 @@ async def reconcile(request: Request, batch_id: str, me: Actor = Staff) -> Respo
         f"{report.unchanged} already recorded.{settled} Partners are told by email.",
     )
     return redirect(f"/payouts/batches/{batch_id}#reconciliation")
+
+
+def returned_payouts(session: Session, *, limit: int = 50) -> dict[str, Any]:
+    """For the Payouts page: the latest failed and returned payouts, with partner names and reasons."""
+    rows = session.execute(
+        select(Payout, Partner.name)
+        .join(Partner, Partner.id == Payout.partner_id)
+        .where(Payout.status.in_([PayoutStatus.FAILED.value, PayoutStatus.RETURNED.value]))
+        .order_by(Payout.id.desc())
+        .limit(limit)
+    ).all()
+    return {"returned_items": [(p, name) for p, name in rows]}

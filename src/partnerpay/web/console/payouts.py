@@ -16,7 +16,7 @@ from partnerpay.payouts.exporters import batch_files
 from partnerpay.payouts.exporters.csv_file import export_csv
 from partnerpay.web.console import queries
 from partnerpay.web.console.access import Staff
-from partnerpay.web.console.payout_reconcile import reconciliation_context
+from partnerpay.web.console.payout_reconcile import reconciliation_context, returned_payouts
 from partnerpay.web.pages import PageRoute, check_form_csrf, flash, now, reading, redirect, render, role_of
 from partnerpay.web.security import factory
 
@@ -44,6 +44,7 @@ def _payouts_page(request: Request, me: Actor, *, error: str | None = None, stat
             "programs": queries.programs(session),
             "payable": queries.payable_now(session, at),
             "batches": queries.batches(session),
+            **returned_payouts(session),  # failed and returned payouts (issue 7 part 6)
             "program_names": queries.program_names(session),
             "error": error,
         }

@@ -66,6 +66,8 @@ class TestBatchReconciliationPage:
         assert carried.status_code == 200 and "1 paid, 0 failed, 1 returned" in carried.text
         assert "AC04" in carried.text and "Back in the partner's balance" in carried.text
         assert status(world, payouts[world.beta_id]) == "returned"
+        batch_page = client.get(url).text
+        assert "Ties out: batch total" in batch_page and "Does not tie out" not in batch_page
         listing = client.get("/payouts").text
         assert "Failed and returned payouts" in listing and "Beta Blog" in listing and "AC04" in listing
 

@@ -18,7 +18,7 @@ from partnerpay.commissions.queries import list_lines
 from partnerpay.kit.paging import Page, paginate
 from partnerpay.partners.models import Partner
 from partnerpay.payouts.exporters.csv_file import control_sum_of, export_csv
-from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch
+from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutLineRelease, PayoutStatus
 from partnerpay.programs.models import Program
 
 PENDING = LineStatus.PENDING.value
@@ -277,6 +277,16 @@ def tie_out(session: Session, batch: PayoutBatch) -> TieOut:
         )
     ).one()
     line_sum, line_count = int(line_sum), int(line_count)
+    # A failed or returned payout's lines went back to approved (payouts/reconcile.py); it still counts the
+    # lines it carried, kept in payout_line_releases.
+    released_sum, released_count = session.execute(
+        select(func.coalesce(func.sum(PayoutLineRelease.amount), 0), func.count()).where(
+            PayoutLineRelease.payout_id.in_(
+                [p.id for p in payouts if p.status in (PayoutStatus.FAILED.value, PayoutStatus.RETURNED.value)]
+            )
+        )
+    ).one()
+    line_sum, line_count = line_sum + int(released_sum), line_count + int(released_count)
     total, count = batch.total, batch.payout_count
     return TieOut(
         batch.currency,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from partnerpay.audit.models import AuditEntry
-from partnerpay.auth.actor import SYSTEM, Actor, ActorType
+from partnerpay.auth.actor import ROLE_SCOPES, SYSTEM, Actor, ActorType
 from partnerpay.cli import app
 from partnerpay.commissions.decisions import approve_lines
 from partnerpay.commissions.history import History
@@ -276,7 +276,7 @@ class TestRecalculate:
         self, session: Session, program: Program, partner: Partner
     ) -> None:
         made = late_tier_story(session, program, partner)
-        finance = Actor(ActorType.STAFF, "usr_fin", frozenset({"read", "write", "approve"}), label="fin")
+        finance = Actor(ActorType.STAFF, "usr_fin", ROLE_SCOPES["finance"], label="fin")
         approve_lines(session, actor=finance, ids=[made["in1"].id], now=T0 + 35 * DAY)
         [reversed_] = run(session, program, partner).reversed
         assert reversed_.reversal is not None

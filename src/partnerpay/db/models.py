@@ -9,8 +9,8 @@ from partnerpay.deals.models import Deal, DealActivity, Lead, UpdateRequest
 from partnerpay.events.models import Customer, Event
 from partnerpay.fx import models as fx_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.inbox import models as inbox_models  # noqa: F401  (its tables join the metadata)
-from partnerpay.jobs.models import OutboxJob
 from partnerpay.jobs import scheduler_models  # noqa: F401  (periodic scheduler slots, issue 7)
+from partnerpay.jobs.models import OutboxJob
 from partnerpay.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
 from partnerpay.messaging.models import Notification
 from partnerpay.partners.models import (

@@ -18,13 +18,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.ledger.models import AccountKind, LedgerAccount, LedgerPosting, LedgerTransaction
 from partnerpay.payouts.exporters.csv_file import control_sum_of, export_csv
-from partnerpay.payouts.models import Payout, PayoutBatch, PayoutLineRelease, PayoutStatus
+from partnerpay.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutLineRelease, PayoutStatus
 from partnerpay.payouts.reconcile_ledger import FAILED_KIND, PAID_KIND, RETURNED_KIND
 
 OPEN = (PayoutStatus.DRAFT, PayoutStatus.APPROVED, PayoutStatus.SENDING, PayoutStatus.SENT)
@@ -97,15 +97,14 @@ def _source(p: Payout) -> tuple[int, str]:
     return (int(amount), str(currency)) if amount is not None and currency else (p.amount, p.currency)
 
 
-def _stored_files(session: Session, batch_id: str) -> list[tuple[str, int, int]] | None:
-    """(format, control sum, item count) of the batch's stored payout files, or None before they exist."""
-    if not inspect(session.connection()).has_table("payout_files"):
-        return None
+def _stored_files(session: Session, batch_id: str) -> list[tuple[str, int, int, list[str]]]:
+    """(format, control sum, item count, payout ids) of the batch's stored payout files."""
     rows = session.execute(
-        text("SELECT format, control_sum, item_count FROM payout_files WHERE batch_id = :b ORDER BY format"),
-        {"b": batch_id},
+        select(PayoutFile.format, PayoutFile.control_sum, PayoutFile.item_count, PayoutFile.payout_ids)
+        .where(PayoutFile.batch_id == batch_id)
+        .order_by(PayoutFile.format, PayoutFile.created_at)
     ).all()
-    return [(str(f), int(s), int(n)) for f, s, n in rows]
+    return [(str(f), int(s), int(n), list(ids)) for f, s, n, ids in rows]
 
 
 def batch_tie_out(session: Session, batch: PayoutBatch) -> BatchTieOut:
@@ -127,11 +126,13 @@ def batch_tie_out(session: Session, batch: PayoutBatch) -> BatchTieOut:
         rows.append(TieRow("Payouts in another currency than the batch", cur, amount, None, "", 0))
     files = _stored_files(session, batch.id)
     if files:
-        for fmt, control_sum, count in files:
+        # A Pay all file holds only its own rail's payouts (the SEPA file of a batch that also pays by Stripe), so
+        # each file is held to the payouts it lists, not to the whole batch.
+        amount_of = {p.id: p.amount for p in payouts}
+        for fmt, control_sum, count, ids in files:
+            listed = sum(amount_of.get(i, 0) for i in ids)
             rows.append(
-                TieRow(
-                    f"File control sum ({fmt})", batch.currency, control_sum, count, "items", batch.total, len(payouts)
-                )
+                TieRow(f"File control sum ({fmt})", batch.currency, control_sum, count, "items", listed, len(ids))
             )
     else:
         file_sum, file_rows = control_sum_of(export_csv(session, batch).content)

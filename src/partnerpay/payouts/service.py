@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
-from partnerpay.kit.errors import Forbidden, NotFound
+from partnerpay.kit.errors import NotFound
 from partnerpay.kit.state import StateMachine
-from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutStatus
+from partnerpay.payouts.models import BatchStatus, PayoutBatch, PayoutStatus
 
 # The run lives in run.py; these names stay importable from here for callers written before the split.
 from partnerpay.payouts.run import CrashHook, PayoutRow, RunResult, create_payout_run
@@ -46,33 +44,11 @@ def get_batch(session: Session, actor: Actor, batch_id: str) -> PayoutBatch:
 
 
 def approve_batch(session: Session, *, actor: Actor, batch_id: str, now: datetime) -> PayoutBatch:
-    if not actor.can("payouts"):
-        raise Forbidden("approving a payout batch needs the finance or owner role (scope 'payouts')")
-    batch = get_batch(session, actor, batch_id)
-    BATCHES.check(BatchStatus(batch.status), BatchStatus.APPROVED, object_id=batch.id)
-    BATCHES.transition(
-        session,
-        PayoutBatch,
-        [batch.id],
-        src=BatchStatus.DRAFT,
-        dst=BatchStatus.APPROVED,
-        values={"approved_by": actor.id, "approved_at": now},
-    )
-    ids = list(session.scalars(select(Payout.id).where(Payout.batch_id == batch.id)))
-    PAYOUTS.transition(session, Payout, ids, src=PayoutStatus.DRAFT, dst=PayoutStatus.APPROVED)
-    session.refresh(batch)
-    audit.record(
-        session,
-        actor=actor,
-        action="payout_batch.approve",
-        object_type="payout_batch",
-        object_id=batch.id,
-        program_id=batch.program_id,
-        now=now,
-        before={"status": "draft"},
-        after={"status": batch.status},
-    )
-    return batch
+    """Approve a batch under its program's approval policy (approvals/batches.py: a second finance approver above
+    the policy's threshold), the one place batches are approved."""
+    from partnerpay.approvals.batches import approve_batch as approve  # approvals imports this module
+
+    return approve(session, actor=actor, batch_id=batch_id, now=now)
 
 
 def mark_batch_paid(session: Session, *, actor: Actor, batch_id: str, now: datetime) -> PayoutBatch:

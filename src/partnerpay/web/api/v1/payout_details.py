@@ -14,6 +14,7 @@ from partnerpay.auth.actor import Actor
 from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.errors import NotFound
 from partnerpay.partners import payout_details as details
+from partnerpay.partners import payout_verification as verification
 from partnerpay.partners.service import get_partner
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.schemas import In, Out
@@ -138,6 +139,26 @@ def put_payout_method(
 
     # Only a keyed fingerprint of the body is kept for Idempotency-Key, never the bank numbers.
     return idempotency.run(request, actor, {"fingerprint": box.fingerprint(body)}, work)
+
+
+class VerifyMethodIn(In):
+    method_id: StrictStr = Field(description="the method the verifier checked; 409 if it was replaced meanwhile")
+    note: StrictStr = Field(max_length=500, examples=["bank letter on file, name matches"])
+
+
+@router.post("/partners/{partner_id}/payout-method/verify", response_model=PayoutMethodOut)
+def verify_payout_method(
+    request: Request, partner_id: str, body: VerifyMethodIn, actor: Actor = Caller
+) -> JSONResponse:
+    """Finance confirms the account is the partner's (not by whoever entered it); runs may require it."""
+
+    def work(session: Any) -> tuple[int, Any]:
+        method = verification.verify_payout_method(
+            session, actor=actor, partner_id=partner_id, method_id=body.method_id, note=body.note, now=now(request)
+        )
+        return 200, _json(details.masked_payout_method(method, get_partner(session, actor, partner_id)))
+
+    return idempotency.run(request, actor, body.model_dump(mode="json"), work)
 
 
 @router.get("/partners/{partner_id}/payout-method", response_model=PayoutMethodOut)

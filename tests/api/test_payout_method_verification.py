@@ -10,7 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit.models import AuditEntry
+from partnerpay.auth.actor import SYSTEM
+from partnerpay.kit.crypto import SecretBox
+from partnerpay.partners.models import Partner, PayoutMethod
+from partnerpay.partners.payout_details import set_payout_method
+from tests.api import test_pages
 from tests.api.conftest import Api
+from tests.api.test_pages import World, csrf_of, staff
+
+world = test_pages.world  # the console World fixture: a program, Acme and Beta, staff logins by role
 
 SEPA = {"type": "sepa", "iban": "DE89 3704 0044 0532 0130 00", "account_holder": "Acme Media GmbH"}
 
@@ -131,3 +139,34 @@ class TestTheRunGate:
         assert [(s["partner_id"], s["reason"]) for s in run.json()["skipped"]] == [
             (other["id"], "no_verified_payout_method")
         ]
+
+
+class TestConsole:
+    def test_finance_verifies_on_the_partner_page_and_a_manager_is_not_offered_it(self, world: World) -> None:
+        with world.factory() as s:
+            partner = s.get(Partner, world.acme_id)
+            assert partner is not None
+            entered = set_payout_method(
+                s, actor=SYSTEM, box=SecretBox("k" * 40), partner_id=partner.id, data=SEPA, now=world.clock.now()
+            )
+            s.commit()
+        assert "Verify payout method" not in staff(world, "manager").get(f"/partners/{world.acme_id}").text
+        finance = staff(world, "finance")
+        page = f"/partners/{world.acme_id}"
+        assert "not verified" in finance.get(page).text
+        bad = finance.post(
+            f"{page}/payout-method/verify",
+            data={"csrf_token": csrf_of(finance, page), "method_id": entered.id, "note": " "},
+            follow_redirects=False,
+        )
+        assert bad.status_code == 422 and "say how the account was checked" in bad.text
+        done = finance.post(
+            f"{page}/payout-method/verify",
+            data={"csrf_token": csrf_of(finance, page), "method_id": entered.id, "note": "bank letter on file"},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        text = finance.get(page).text
+        assert "Payout method verified." in text and ">verified<" in text and "Verify payout method" not in text
+        with world.factory() as s:
+            assert s.get(PayoutMethod, entered.id).verified is True  # type: ignore[union-attr]

@@ -16,6 +16,7 @@ from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import PartnerpayError, ValidationError
 from partnerpay.kit.money import Money, format_money
 from partnerpay.partners import admin, groups, prospects, recruiters
+from partnerpay.partners import payout_verification as verification
 from partnerpay.partners import queries as partner_queries
 from partnerpay.partners.models import Partner
 from partnerpay.partners.service import get_partner
@@ -190,6 +191,22 @@ def set_recruiter(
         return f"Recruiter set to {recruiter.name}." if recruiter else "Recruiter removed."
 
     return _after(request, me, partner_id, write(request, work), "owner", {"recruited_by_id": recruited_by_id})
+
+
+@router.post("/partners/{partner_id}/payout-method/verify")
+def verify_payout_method(
+    request: Request, partner_id: str, me: Actor = Staff, method_id: Text = "", note: Text = "", csrf_token: Csrf = None
+) -> Response:
+    """Finance confirms the account is the partner's (partners/payout_verification.py: not whoever entered it)."""
+    check_form_csrf(request, csrf_token)
+
+    def work(s: Session) -> str:
+        verification.verify_payout_method(
+            s, actor=me, partner_id=partner_id, method_id=method_id, note=note, now=now(request)
+        )
+        return "Payout method verified."
+
+    return _after(request, me, partner_id, write(request, work), "details", {"note": note})
 
 
 @router.post("/partners/{partner_id}/adjustments")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.commissions.models import CommissionLine, LineStatus
+from partnerpay.jobs.models import OutboxJob
 from partnerpay.kit.clock import FixedClock
 from partnerpay.kit.errors import InvalidTransition, ValidationError
 from partnerpay.ledger.verify import verify
@@ -294,6 +295,11 @@ class TestFileRails:
         assert sepa is not None and sepa.provider_ref == sepa.id.replace("_", "-")  # the EndToEndId
         assert rails.check_files(session) == []
         assert ties_out(session)
+        sent_notices = session.scalars(
+            select(OutboxJob.payload).where(OutboxJob.kind == "notify.partner").order_by(OutboxJob.id)
+        ).all()
+        told = sorted(n["partner_id"] for n in sent_notices if n["kind"] == "payout.sent")
+        assert told == sorted(session.get(Payout, p).partner_id for p in setup.payouts.values())  # type: ignore[union-attr]
 
     def test_ach_partners_get_a_nacha_file(
         self, session: Session, session_factory: sessionmaker[Session], clock: FixedClock

@@ -23,6 +23,7 @@ from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound
 from partnerpay.kit.money import format_money
 from partnerpay.messaging.email import enqueue_email
 from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutRun, PayoutStatus
+from partnerpay.payouts.notices import notify_outcomes
 from partnerpay.payouts.service import BATCHES, PAYOUTS
 
 
@@ -65,8 +66,10 @@ def approve_batch(
         values = {"approved_by": actor.id, "approved_at": now}
     first = (batch.approved_by, batch.approved_at)
     BATCHES.transition(session, PayoutBatch, [batch.id], src=BatchStatus.DRAFT, dst=BatchStatus.APPROVED, values=values)
-    ids = list(session.scalars(select(Payout.id).where(Payout.batch_id == batch.id)))
-    PAYOUTS.transition(session, Payout, ids, src=PayoutStatus.DRAFT, dst=PayoutStatus.APPROVED)
+    payouts = list(session.scalars(select(Payout).where(Payout.batch_id == batch.id).order_by(Payout.id)))
+    PAYOUTS.transition(session, Payout, [p.id for p in payouts], src=PayoutStatus.DRAFT, dst=PayoutStatus.APPROVED)
+    # The partner hears of every step of a payout (UX: "exactly when it will be paid"), approval included.
+    notify_outcomes(session, [(p, PayoutStatus.APPROVED.value, now, None) for p in payouts], now)
     session.refresh(batch)
     after: dict[str, Any] = {"status": batch.status, "total": batch.total, "currency": batch.currency}
     if "second_approved_by" in values:

@@ -28,6 +28,7 @@ from partnerpay.kit.money import to_major_string
 from partnerpay.payouts import rails
 from partnerpay.payouts.exporters import batch_files as bf
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutStatus
+from partnerpay.payouts.notices import notify_outcomes
 from partnerpay.payouts.reconcile import RailResult, record_results
 from partnerpay.payouts.service import PAYOUTS
 
@@ -129,6 +130,7 @@ def send_paypal(
                 p.sent_at, p.provider_ref, p.last_error = now, payout_batch_id, None
             session.flush()
             PAYOUTS.transition(session, Payout, [p.id for p in group], src=PayoutStatus.SENDING, dst=PayoutStatus.SENT)
+            notify_outcomes(session, [(p, PayoutStatus.SENT.value, now, None) for p in group], now)
             counts["paypal_sent"] += len(group)
     session.flush()
 

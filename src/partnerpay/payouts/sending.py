@@ -36,6 +36,7 @@ from partnerpay.kit.errors import Forbidden
 from partnerpay.payouts import http_rails, rails
 from partnerpay.payouts.exporters import batch_files as bf
 from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutStatus
+from partnerpay.payouts.notices import notify_outcomes
 from partnerpay.payouts.service import BATCHES, PAYOUTS, get_batch
 
 SEND_JOB = "payouts.send"
@@ -223,6 +224,7 @@ def _send_file(
         p.provider_ref = refs.get(p.id, file.id)
     session.flush()
     PAYOUTS.transition(session, Payout, [p.id for p in payouts], src=PayoutStatus.SENDING, dst=PayoutStatus.SENT)
+    notify_outcomes(session, [(p, PayoutStatus.SENT.value, now, None) for p in payouts], now)
 
 
 def _finish_batch(session: Session, batch: PayoutBatch) -> None:

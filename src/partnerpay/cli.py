@@ -25,6 +25,7 @@ from partnerpay.cli_events import events
 from partnerpay.cli_import import partners
 from partnerpay.cli_inbox import inbox
 from partnerpay.cli_reconcile import reconcile_command  # noqa: F401  (registers `payouts reconcile`)
+from partnerpay.cli_send import send_command  # noqa: F401  (registers `payouts send`)
 from partnerpay.cli_stripe import stripe
 from partnerpay.cli_tax import tax
 from partnerpay.cli_tracking import fraud

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from partnerpay.kit.csvsafe import escape_cell, write_csv
 from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.money import to_major_string
 from partnerpay.partners.models import Partner, PayoutMethod
+from partnerpay.payouts.exporters.ach_calendar import next_banking_day
 from partnerpay.payouts.exporters.csv_file import HEADER as CSV_HEADER
 from partnerpay.payouts.exporters.csv_file import ExportFile
 from partnerpay.payouts.exporters.nacha import nacha_file
@@ -265,7 +266,7 @@ def nacha_batch_file(
         items,
         file_id_modifier="A",
         created_at=local,
-        # The next day: an ODFI takes today's file for settlement on the following banking day at the earliest.
-        effective_date=(local + timedelta(days=1)).date(),
+        # An ODFI takes today's file for settlement on the following banking day at the earliest.
+        effective_date=next_banking_day(local.date()),
         batch_description="COMMISSION",
     )

@@ -78,14 +78,14 @@ def start_send(session: Session, *, actor: Actor, box: SecretBox, batch_id: str,
     PAYOUTS.transition(
         session, Payout, [r.payout_id for r in rows], src=PayoutStatus.APPROVED, dst=PayoutStatus.SENDING
     )
-    for rail, group in by_rail.items():
-        for index, row in enumerate(group):
-            session.execute(
-                update(Payout)
-                .where(Payout.id == row.payout_id)
-                .values(rail=rail, idempotency_key=_key(batch.id, rail, row.payout_id, index))
-                .execution_options(synchronize_session=False)
-            )
+    # One executemany by primary key, not a statement per payout: a batch may hold 100k payouts.
+    keyed = [
+        {"id": row.payout_id, "rail": rail, "idempotency_key": _key(batch.id, rail, row.payout_id, index)}
+        for rail, group in by_rail.items()
+        for index, row in enumerate(group)
+    ]
+    if keyed:
+        session.execute(update(Payout).execution_options(synchronize_session=False), keyed)
     session.refresh(batch)
     audit.record(
         session,

@@ -171,7 +171,10 @@ def approval_fields(session: Session, lines: Sequence[CommissionLine], now: date
         ).all()
     }
     who = {f.approved_by for f in firsts.values()}
-    emails = dict(session.execute(select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(who))).tuples().all())
+    emails: dict[str, str] = {
+        user_id: email
+        for user_id, email in session.execute(select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(who)))
+    }
     out: dict[str, dict[str, Any]] = {}
     for line in lines:
         policy = policies[line.program_id]

@@ -24,11 +24,12 @@ run: venv .env
 	$(BIN)/partnerpay demo
 	$(BIN)/partnerpay serve --host 127.0.0.1 --port 8000
 
-# Debian's chromium for the browser tests; Playwright never downloads a browser here.
+# Debian's chromium for the browser tests (Playwright never downloads a browser here) and poppler-utils,
+# whose pdftotext reads statement PDFs back in the tests.
 browser:
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else echo "install Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+	@{ command -v chromium >/dev/null && command -v pdftotext >/dev/null; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium poppler-utils >/dev/null; \
+	  else echo "install Debian's chromium and poppler-utils: sudo apt-get install chromium poppler-utils"; exit 1; fi; }
 
 lint: venv
 	$(BIN)/ruff check src tests bench

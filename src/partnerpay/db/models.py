@@ -3,9 +3,11 @@
 from partnerpay.approvals import models as approval_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.models import ApiKey, IdempotencyRecord, StaffUser
+from partnerpay.calendars import models as calendar_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.db.base import Base
 from partnerpay.deals.models import Deal, DealActivity, Lead, UpdateRequest
+from partnerpay.disputes import models as dispute_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.events.models import Customer, Event
 from partnerpay.fx import models as fx_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.inbox import models as inbox_models  # noqa: F401  (its tables join the metadata)

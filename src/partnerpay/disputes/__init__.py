@@ -1,0 +1,1 @@
+"""Disputes: a partner's challenge of a line or claim of a missing commission, with evidence and a resolution."""

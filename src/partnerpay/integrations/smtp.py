@@ -22,10 +22,22 @@ IMPLICIT_TLS_PORT = 465
 
 
 @dataclass(frozen=True)
+class InlineImage:
+    """An image the HTML part shows with `<img src="cid:{cid}">` (a weekly report's chart)."""
+
+    cid: str
+    data: bytes
+    subtype: str = "png"
+
+
+@dataclass(frozen=True)
 class Email:
     to: str
     subject: str
     text: str
+    # Optional: with html the message is multipart/alternative (text, then HTML with its inline images).
+    html: str | None = None
+    images: tuple[InlineImage, ...] = ()
 
 
 class Mailer(Protocol):
@@ -60,7 +72,8 @@ class SmtpConfig:
 
 
 def build_message(email: Email, sender: str) -> EmailMessage:
-    """A plain-text message; the email policy refuses line breaks in headers (no header injection)."""
+    """A plain-text message (with an HTML alternative and its inline images when the email has html);
+    the email policy refuses line breaks in headers (no header injection)."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = email.to
@@ -69,6 +82,19 @@ def build_message(email: Email, sender: str) -> EmailMessage:
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     message["Message-ID"] = make_msgid(domain=domain)
     message.set_content(email.text)
+    if email.html is not None:
+        message.add_alternative(email.html, subtype="html")
+        html_part = list(message.iter_parts())[-1]
+        for image in email.images:
+            # multipart/related: mail clients show a cid: image without fetching anything.
+            html_part.add_related(
+                image.data,
+                maintype="image",
+                subtype=image.subtype,
+                cid=f"<{image.cid}>",
+                disposition="inline",
+                filename=f"{image.cid}.{image.subtype}",
+            )
     return message
 
 

@@ -7,6 +7,8 @@ payload is masked: the link's secret lives in the database only until the email 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import datetime
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from partnerpay.integrations.smtp import Email, EmailRejected, Mailer
+from partnerpay.integrations.smtp import Email, EmailRejected, InlineImage, Mailer
 from partnerpay.jobs.models import OutboxJob
 from partnerpay.jobs.outbox import enqueue
 from partnerpay.jobs.registry import Handler, JobContext, PermanentJobError
@@ -26,6 +28,9 @@ BASE_URL = "{base_url}"
 INVITE_TOKEN = re.compile(r"/invite/[A-Za-z0-9_\-]{16,}")
 MAX_SUBJECT = 200
 MAX_TEXT = 20_000
+MAX_HTML = 200_000
+MAX_IMAGES_BYTES = 2_000_000  # inline images of one email, together (base64 in the job payload)
+IMAGE_CID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def invite_link(token: str) -> str:
@@ -65,15 +70,41 @@ def login_link_email(
     return subject, text
 
 
-def enqueue_email(session: Session, *, to: str, subject: str, text: str, now: datetime) -> str:
-    """One email job in the caller's transaction; returns the job id."""
+def enqueue_email(
+    session: Session,
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    now: datetime,
+    html: str | None = None,
+    images: dict[str, bytes] | None = None,
+) -> str:
+    """One email job in the caller's transaction; returns the job id.
+
+    `html` (optional) is sent as an alternative to the text, with `images` (cid → PNG bytes) inline in it.
+    """
     to = check_email(to, field="to")
     subject = " ".join(subject.split())  # one line, whatever a program or partner name holds
     if not subject or len(subject) > MAX_SUBJECT:
         raise ValidationError(f"subject must have 1 to {MAX_SUBJECT} characters", field="subject")
     if not text.strip() or len(text) > MAX_TEXT:
         raise ValidationError(f"text must have 1 to {MAX_TEXT} characters", field="text")
-    return enqueue(session, EMAIL_SEND, [{"to": to, "subject": subject, "text": text}], now=now)[0]
+    payload: dict[str, Any] = {"to": to, "subject": subject, "text": text}
+    if html is not None:
+        if not html.strip() or len(html) > MAX_HTML:
+            raise ValidationError(f"html must have 1 to {MAX_HTML} characters", field="html")
+        payload["html"] = html
+    if images:
+        if html is None:
+            raise ValidationError("inline images need an html part to show them", field="images")
+        if sum(len(data) for data in images.values()) > MAX_IMAGES_BYTES:
+            raise ValidationError(f"inline images may hold {MAX_IMAGES_BYTES} bytes together", field="images")
+        for cid in images:
+            if not IMAGE_CID.match(cid):
+                raise ValidationError(f"image id {cid!r} may hold letters, digits, '.', '_', '-'", field="images")
+        payload["images"] = [{"cid": cid, "png": base64.b64encode(data).decode()} for cid, data in images.items()]
+    return enqueue(session, EMAIL_SEND, [payload], now=now)[0]
 
 
 def _field(payload: dict[str, Any], name: str) -> str:
@@ -91,7 +122,34 @@ def email_from_payload(payload: dict[str, Any], *, base_url: str) -> Email:
         raise PermanentJobError(exc.message) from exc
     if "\n" in subject or "\r" in subject:
         raise PermanentJobError("payload field 'subject' must be one line")
-    return Email(to=to, subject=subject, text=text.replace(BASE_URL, base_url.rstrip("/")))
+    base = base_url.rstrip("/")
+    html = payload.get("html")
+    if html is not None and not isinstance(html, str):
+        raise PermanentJobError("payload field 'html' must be a string")
+    return Email(
+        to=to,
+        subject=subject,
+        text=text.replace(BASE_URL, base),
+        html=html.replace(BASE_URL, base) if html is not None else None,
+        images=_inline_images(payload.get("images")),
+    )
+
+
+def _inline_images(value: Any) -> tuple[InlineImage, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise PermanentJobError("payload field 'images' must be a list")
+    images = []
+    for item in value:
+        cid, data = (item.get("cid"), item.get("png")) if isinstance(item, dict) else (None, None)
+        if not isinstance(cid, str) or not IMAGE_CID.match(cid) or not isinstance(data, str):
+            raise PermanentJobError("each inline image needs a 'cid' and base64 'png' data")
+        try:
+            images.append(InlineImage(cid=cid, data=base64.b64decode(data, validate=True)))
+        except binascii.Error as exc:
+            raise PermanentJobError(f"inline image {cid!r} is not valid base64") from exc
+    return tuple(images)
 
 
 def masked(payload: dict[str, Any]) -> dict[str, Any]:

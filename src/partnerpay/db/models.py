@@ -1,5 +1,6 @@
 """Imports every domain's models so that metadata (and Alembic) sees all tables."""
 
+from partnerpay.alerts import models as alert_models  # noqa: F401  (issue 8 part 4)
 from partnerpay.approvals import models as approval_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.models import ApiKey, IdempotencyRecord, StaffUser
@@ -31,6 +32,7 @@ from partnerpay.programs.models import Program, ProgramTerms, TermsAcceptance
 from partnerpay.tax import models as tax_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.tracking import attribution_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.tracking.models import Click, Coupon, ReferralLink
+from partnerpay.webhooks_out import models as webhook_out_models  # noqa: F401  (issue 8 part 9)
 
 __all__ = [
     "ApiKey",

@@ -57,6 +57,11 @@ PREFIXES = frozenset(
         "pla",  # commission plan assignment
         "fund",  # a program's funding account (payouts/funding.py)
         "pfl",  # a stored payout file (payouts/files.py)
+        "whs",  # outgoing webhook subscription (webhooks_out/)
+        "whe",  # outgoing webhook event (its id is the Partnerpay-Event-Id header)
+        "whd",  # one delivery of an outgoing webhook event to one subscription
+        "alr",  # alert rule (alerts/)
+        "alt",  # raised alert
     }
 )
 

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: program subscriptions, signed deliveries through the outbox, a delivery log with replay."""

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     smtp_from: str = "partnerpay <partnerpay@localhost>"
     smtp_starttls: bool = True
     smtp_timeout_seconds: float = 15.0
+    # Uploaded attachments (message files, dispute evidence) are stored outside the database, in this
+    # directory (created on demand) under their SHA-256; uploads larger than attachment_max_bytes get a 413.
+    attachments_dir: str = "./attachments"
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     # The click path (/r/{code}): clicks are written every click_flush_every clicks or click_flush_ms
     # milliseconds, whichever comes first; resolved codes stay in memory for click_cache_ttl_seconds.
     click_flush_every: int = Field(default=500, ge=1)

@@ -35,6 +35,10 @@ class Email:
     to: str
     subject: str
     text: str
+    # Extra headers, e.g. List-Unsubscribe (RFC 8058); the email policy still refuses line breaks in them.
+    headers: tuple[tuple[str, str], ...] = ()
+    # The left part of a stable Message-ID (the outbox job id): a resent message is recognisably the same one.
+    message_id: str | None = None
     # Optional: with html the message is multipart/alternative (text, then HTML with its inline images).
     html: str | None = None
     images: tuple[InlineImage, ...] = ()
@@ -80,7 +84,9 @@ def build_message(email: Email, sender: str) -> EmailMessage:
     message["Subject"] = email.subject
     message["Date"] = formatdate(localtime=False)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-    message["Message-ID"] = make_msgid(domain=domain)
+    message["Message-ID"] = f"<{email.message_id}@{domain}>" if email.message_id else make_msgid(domain=domain)
+    for name, value in email.headers:
+        message[name] = value
     message.set_content(email.text)
     if email.html is not None:
         message.add_alternative(email.html, subtype="html")

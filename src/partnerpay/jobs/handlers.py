@@ -59,7 +59,11 @@ def build_registry(settings: Settings | None = None) -> Registry:
     registry = Registry()
     registry.register(NOTIFY_PARTNER)(notify_partner)
     base_url = settings.base_url if settings is not None else Settings.model_fields["base_url"].default
-    registry.add(EMAIL_SEND, email_handler(mailer_for(settings), base_url=base_url))
+    # One-click unsubscribe links (messaging/preferences.py) are signed with the secret key, when there is one.
+    unsubscribe_secret = (settings.secret_key.get_secret_value() if settings is not None else "") or None
+    registry.add(
+        EMAIL_SEND, email_handler(mailer_for(settings), base_url=base_url, unsubscribe_secret=unsubscribe_secret)
+    )
     registry.add(REMIND_JOB, remind_job)  # "ask for an update" reminders (deals/updates.py)
     from partnerpay.inbox.processing import PROCESS_JOB, process_job  # here: events import this module
     from partnerpay.integrations.hubspot_push import PUSH_JOB, push_handler

@@ -62,6 +62,10 @@ PREFIXES = frozenset(
         "whd",  # one delivery of an outgoing webhook event to one subscription
         "alr",  # alert rule (alerts/)
         "alt",  # raised alert
+        "file",  # an uploaded attachment (messaging/attachments.py; "att" is the attribution decision)
+        "thr",  # a message thread (messaging/threads.py)
+        "ann",  # an announcement to partners (messaging/announcements.py)
+        "tpl",  # a program's notification template (messaging/templates.py)
     }
 )
 

@@ -114,7 +114,9 @@ def _field(payload: dict[str, Any], name: str) -> str:
     return value
 
 
-def email_from_payload(payload: dict[str, Any], *, base_url: str) -> Email:
+def email_from_payload(
+    payload: dict[str, Any], *, base_url: str, unsubscribe_secret: str | None = None, message_id: str | None = None
+) -> Email:
     to, subject, text = _field(payload, "to"), _field(payload, "subject"), _field(payload, "text")
     try:
         to = check_email(to, field="to")
@@ -126,12 +128,27 @@ def email_from_payload(payload: dict[str, Any], *, base_url: str) -> Email:
     html = payload.get("html")
     if html is not None and not isinstance(html, str):
         raise PermanentJobError("payload field 'html' must be a string")
+    text = text.replace(BASE_URL, base)
+    headers: tuple[tuple[str, str], ...] = ()
+    unsubscribe = payload.get("unsubscribe")
+    if isinstance(unsubscribe, dict) and unsubscribe_secret:
+        # Non-transactional mail (messaging/notify.py): RFC 8058 one-click unsubscribe, signed per partner and kind.
+        from partnerpay.messaging.preferences import unsubscribe_token, unsubscribe_url
+
+        token = unsubscribe_token(
+            unsubscribe_secret, partner_id=str(unsubscribe.get("partner_id")), kind=str(unsubscribe.get("kind"))
+        )
+        url = unsubscribe_url(base, token)
+        headers = (("List-Unsubscribe", f"<{url}>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        text = f"{text.rstrip()}\n\n--\nTo stop these emails: {url}\n"
     return Email(
         to=to,
         subject=subject,
-        text=text.replace(BASE_URL, base),
+        text=text,
         html=html.replace(BASE_URL, base) if html is not None else None,
         images=_inline_images(payload.get("images")),
+        headers=headers,
+        message_id=message_id,
     )
 
 
@@ -159,11 +176,16 @@ def masked(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "text": INVITE_TOKEN.sub("/invite/***", text)}
 
 
-def email_handler(mailer: Mailer, *, base_url: str) -> Handler:
-    """The "email.send" job: a refused recipient is permanent (dead job); a network error is retried."""
+def email_handler(mailer: Mailer, *, base_url: str, unsubscribe_secret: str | None = None) -> Handler:
+    """The "email.send" job: a refused recipient is permanent (dead job); a network error is retried.
+
+    The Message-ID is made from the job id, so a message sent again after a crash is the same message.
+    """
 
     def send_email(session: Session, payload: dict[str, Any], context: JobContext) -> None:
-        email = email_from_payload(payload, base_url=base_url)
+        email = email_from_payload(
+            payload, base_url=base_url, unsubscribe_secret=unsubscribe_secret, message_id=context.job_id
+        )
         try:
             mailer.send(email)
         except EmailRejected as exc:

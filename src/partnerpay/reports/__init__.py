@@ -1,0 +1,1 @@
+"""Reports: daily rollups of tracking and money figures, dashboard series, and the weekly report email."""

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     retired_secret_keys: list[SecretStr] = Field(default_factory=list)
     # How long a process keeps a program's decrypted webhook secrets (0: read them on every delivery).
     webhook_secret_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Outgoing webhooks (webhooks_out/): how long one delivery attempt waits for the receiver's answer.
+    outgoing_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
     def require_secret(self) -> str:
         key = self.secret_key.get_secret_value()

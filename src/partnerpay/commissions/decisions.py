@@ -24,6 +24,7 @@ from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound, Valida
 from partnerpay.kit.money import format_money
 from partnerpay.ledger import service as ledger
 from partnerpay.ledger.models import AccountKind
+from partnerpay.webhooks_out import emit as webhooks_out
 
 
 def _load_for_decision(session: Session, actor: Actor, ids: Sequence[str]) -> list[CommissionLine]:
@@ -152,6 +153,7 @@ def approve(
             ],
         )
         _notify(session, every, "commission.approved", "approved", now)
+        webhooks_out.commission_lines(session, "commission.approved", every, now)  # outgoing webhooks (issue 8)
         result.approved = every
     return result
 

@@ -26,6 +26,7 @@ from partnerpay.ledger.models import AccountKind
 from partnerpay.partners.models import Partner, PartnerStatus
 from partnerpay.programs import terms
 from partnerpay.programs.models import Program
+from partnerpay.webhooks_out import emit as webhooks_out
 
 LINES = StateMachine(
     "commission line",
@@ -66,6 +67,7 @@ def post_lines(session: Session, program_id: str, lines: Sequence[CommissionLine
             for line in lines
         ],
     )
+    webhooks_out.commission_lines(session, "commission.created", lines, now)  # outgoing webhooks (issue 8)
 
 
 def write_drafts(session: Session, program_id: str, drafts: Sequence[LineDraft], now: datetime) -> None:
@@ -83,6 +85,7 @@ def write_drafts(session: Session, program_id: str, drafts: Sequence[LineDraft],
         transfers=[(d.kind, d.id, d.currency, d.amount, program_id, d.partner_id) for d in drafts],
         now=now,
     )
+    webhooks_out.commission_lines(session, "commission.created", drafts, now)  # outgoing webhooks (issue 8)
 
 
 class PayingEvent(Protocol):

@@ -11,6 +11,7 @@ from partnerpay.auth.actor import Actor
 from partnerpay.deals.models import Deal, DealActivity, Lead
 from partnerpay.kit.ids import new_id
 from partnerpay.partners.activity import record_activity
+from partnerpay.webhooks_out import emit as webhooks_out
 
 
 def add_line(
@@ -40,6 +41,8 @@ def add_line(
         actor_label=actor.label or actor.id,
     )
     session.add(line)
+    if deal is not None:  # every change to a deal passes here: its deal.updated webhook (issue 8)
+        webhooks_out.deal_updated(session, deal, kind, text, now)
     if partner_timeline:
         ref_type, ref_id = ("deal", deal.id) if deal is not None else ("lead", subject.id)
         record_activity(

@@ -83,4 +83,10 @@ def build_registry(settings: Settings | None = None) -> Registry:
     from partnerpay.approvals.auto import SWEEP_JOB, sweep_job
 
     registry.add(SWEEP_JOB, sweep_job)  # approval policies: auto-approve, overdue reminders (approvals/auto.py)
+    from partnerpay.webhooks_out.delivery import deliver_handler
+    from partnerpay.webhooks_out.emit import DELIVER_JOB
+
+    timeout = settings.outgoing_webhook_timeout_seconds if settings is not None else 10.0
+    # Outgoing webhooks (issue 8 part 9): the worker opens the subscriptions' sealed secrets.
+    registry.add(DELIVER_JOB, deliver_handler(lambda: (settings or Settings()).secret_box(), timeout_seconds=timeout))
     return registry

@@ -45,6 +45,7 @@ from partnerpay.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutSt
 from partnerpay.payouts.notices import notify_outcomes
 from partnerpay.payouts.reconcile_types import PayoutInfo, ReconcileSummary, Refusal, Step
 from partnerpay.payouts.service import BATCHES
+from partnerpay.webhooks_out import emit as webhooks_out
 
 OUTCOMES = (PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.RETURNED)
 FINAL = frozenset({PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.RETURNED})
@@ -171,6 +172,9 @@ def record_results(
         ],
     )
     notify_outcomes(session, [(info[s.payout_id], s.dst.value, s.at, s.reason) for s in summary.applied], now)
+    webhooks_out.payout_outcomes(  # payout.paid / payout.failed (issue 8)
+        session, [(info[s.payout_id], s.dst.value, s.at, s.reason) for s in summary.applied], now
+    )
     return summary
 
 

@@ -1,0 +1,191 @@
+"""Delivering an outgoing webhook: the outbox job `webhooks.deliver`, its retries, and replay.
+
+Each attempt is one job. It POSTs the event's stored body, signed for this attempt's time, records the
+attempt (status code, the first bytes of the answer, duration) and then either marks the delivery delivered
+(2xx), queues the next attempt after an exponential backoff, or gives up (dead) after MAX_ATTEMPTS. The
+attempt is written with the job's "done" mark, so the log never loses one that was made.
+
+Delivery is at least once: should the worker die between the receiver's 2xx and the commit, the attempt is
+made again. Receivers deduplicate on the Partnerpay-Event-Id header, which every attempt and replay of an
+event carries unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from partnerpay.audit import service as audit
+from partnerpay.auth.actor import Actor
+from partnerpay.jobs.outbox import enqueue
+from partnerpay.jobs.registry import Handler, JobContext, PermanentJobError
+from partnerpay.kit.crypto import SecretBox
+from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound
+from partnerpay.kit.ids import new_id
+from partnerpay.webhooks_out import signing
+from partnerpay.webhooks_out.emit import DELIVER_JOB
+from partnerpay.webhooks_out.models import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
+from partnerpay.webhooks_out.subscriptions import open_secrets
+
+MAX_ATTEMPTS = 8
+FIRST_RETRY_SECONDS = 30
+MAX_RETRY_SECONDS = 6 * 3600
+EXCERPT_CHARS = 500
+USER_AGENT = "partnerpay-webhooks/1"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+# (url, body, headers, timeout) → (status code, answer text); tests and the handler share the real one.
+Poster = Callable[[str, bytes, dict[str, str], float], tuple[int, str]]
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Wait after the n-th failed attempt: 30 s, 1 min, 2 min, 4 min … doubling, at most 6 h (about 1 h in all
+    before the 8th and last attempt)."""
+    exponent = min(max(attempts - 1, 0), 20)
+    return timedelta(seconds=min(FIRST_RETRY_SECONDS * 2**exponent, MAX_RETRY_SECONDS))
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
+    """POST without following redirects: a redirect is an answer that is not 2xx, never a new target."""
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        response = client.post(url, content=body, headers=headers)
+        return response.status_code, response.text[: EXCERPT_CHARS * 2]
+
+
+def _load(session: Session, delivery_id: str) -> tuple[WebhookDelivery, WebhookSubscription, WebhookEvent]:
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        raise PermanentJobError(f"webhook delivery {delivery_id} does not exist")
+    sub = session.get(WebhookSubscription, delivery.subscription_id)
+    event = session.get(WebhookEvent, delivery.event_id)
+    if sub is None or event is None:
+        raise PermanentJobError(f"webhook delivery {delivery_id} lost its subscription or event")
+    return delivery, sub, event
+
+
+def _attempt(
+    post: Poster, sub: WebhookSubscription, event: WebhookEvent, delivery: WebhookDelivery, secrets: list[str],
+    *, timestamp: int, timeout: float,
+) -> tuple[int | None, str, str | None, int]:  # fmt: skip
+    body = event.body.encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        signing.SIGNATURE_HEADER: signing.sign(body, secrets, timestamp),
+        signing.EVENT_ID_HEADER: event.id,
+        signing.EVENT_TYPE_HEADER: event.type,
+        signing.DELIVERY_ID_HEADER: delivery.id,
+    }
+    started = time.monotonic()
+    status: int | None
+    try:
+        status, text = post(sub.url, body, headers, timeout)
+        error = None if 200 <= status < 300 else f"the receiver answered HTTP {status}"
+    except httpx.TimeoutException:
+        status, text, error = None, "", f"no answer within {timeout:g} s (timeout)"
+    except httpx.HTTPError as exc:
+        status, text, error = None, "", f"{type(exc).__name__}: {exc}"[:500]
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return status, text[:EXCERPT_CHARS], error, duration_ms
+
+
+def deliver_handler(
+    box: Callable[[], SecretBox], *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, post: Poster = http_post
+) -> Handler:
+    """The `webhooks.deliver` job {delivery_id}: one attempt, recorded; the next one queued when it failed."""
+
+    def deliver(session: Session, payload: dict[str, Any], context: JobContext) -> None:
+        delivery_id = payload.get("delivery_id")
+        if not isinstance(delivery_id, str):
+            raise PermanentJobError(f"payload field 'delivery_id' must be a string, got {delivery_id!r}")
+        delivery, sub, event = _load(session, delivery_id)
+        open_states = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
+        if delivery.status not in open_states or delivery.job_id != context.job_id:
+            return  # delivered, given up, or this job was superseded: nothing to do
+        now = context.now
+        if not sub.active:
+            delivery.status, delivery.job_id, delivery.next_attempt_at = DeliveryStatus.DEAD.value, None, None
+            delivery.last_error = "the subscription was disabled before this attempt"
+            return
+        timestamp = int(now.timestamp())
+        status, text, error, duration_ms = _attempt(
+            post, sub, event, delivery, open_secrets(sub, box(), now), timestamp=timestamp, timeout=timeout_seconds
+        )
+        delivery.attempts += 1
+        session.add(
+            WebhookAttempt(delivery_id=delivery.id, number=delivery.attempts, at=now, signed_at=timestamp,
+                           status_code=status, response_excerpt=text, error=error, duration_ms=duration_ms)
+        )  # fmt: skip
+        delivery.last_status_code, delivery.last_error = status, error
+        if error is None:
+            delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED.value, now
+            delivery.job_id, delivery.next_attempt_at = None, None
+        elif delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status, delivery.job_id, delivery.next_attempt_at = DeliveryStatus.DEAD.value, None, None
+        else:
+            when = now + retry_delay(delivery.attempts)
+            [job_id] = enqueue(session, DELIVER_JOB, [{"delivery_id": delivery.id}], now=now, run_after=when)
+            delivery.status, delivery.job_id, delivery.next_attempt_at = DeliveryStatus.RETRYING.value, job_id, when
+        session.flush()
+
+    return deliver
+
+
+def get_delivery(session: Session, actor: Actor, delivery_id: str) -> WebhookDelivery:
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None or actor.partner_id is not None or not actor.sees_program(delivery.program_id):
+        raise NotFound(f"webhook delivery {delivery_id} not found", field="delivery_id")
+    return delivery
+
+
+def attempts_of(session: Session, delivery_id: str) -> list[WebhookAttempt]:
+    stmt = select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.number)
+    return list(session.scalars(stmt))
+
+
+def replay(session: Session, *, actor: Actor, delivery_id: str, now: datetime) -> WebhookDelivery:
+    """Send the delivery's event again (same event id, same body, a new timestamp and signature) as a new
+    delivery with its own attempts and retries; audited."""
+    if actor.partner_id is not None or not actor.can("write"):
+        raise Forbidden("replaying a webhook needs the 'write' scope of a staff user or API key")
+    original = get_delivery(session, actor, delivery_id)
+    sub = session.get(WebhookSubscription, original.subscription_id)
+    if sub is None or not sub.active:
+        raise InvalidTransition(
+            f"subscription {original.subscription_id} is disabled; enable it to replay", field="delivery_id"
+        )
+    fresh_id = new_id("whd")
+    [job_id] = enqueue(session, DELIVER_JOB, [{"delivery_id": fresh_id}], now=now)
+    fresh = WebhookDelivery(
+        id=fresh_id,
+        program_id=original.program_id,
+        subscription_id=original.subscription_id,
+        event_id=original.event_id,
+        event_type=original.event_type,
+        status=DeliveryStatus.PENDING.value,
+        attempts=0,
+        job_id=job_id,
+        next_attempt_at=now,
+        replay_of=original.replay_of or original.id,
+        created_at=now,
+    )
+    session.add(fresh)
+    session.flush()
+    audit.record(session, actor=actor, action="webhook_delivery.replay", object_type="webhook_delivery",
+                 object_id=fresh.id, program_id=fresh.program_id, now=now,
+                 before={"delivery_id": original.id, "status": original.status},
+                 after={"event_id": fresh.event_id, "subscription_id": fresh.subscription_id,
+                        "replay_of": fresh.replay_of})  # fmt: skip
+    return fresh

@@ -83,6 +83,11 @@ def build_registry(settings: Settings | None = None) -> Registry:
     from partnerpay.approvals.auto import SWEEP_JOB, sweep_job
 
     registry.add(SWEEP_JOB, sweep_job)  # approval policies: auto-approve, overdue reminders (approvals/auto.py)
+    from partnerpay.reports.jobs import ROLLUP_JOB, rollup_job
+    from partnerpay.reports.weekly import WEEKLY_JOB, weekly_job
+
+    registry.add(ROLLUP_JOB, rollup_job)  # dashboard rollups brought up to date (reports/rollups.py)
+    registry.add(WEEKLY_JOB, weekly_job)  # a program's weekly report email (reports/weekly.py)
     from partnerpay.webhooks_out.delivery import deliver_handler
     from partnerpay.webhooks_out.emit import DELIVER_JOB
 

@@ -128,7 +128,21 @@ def default_tasks() -> list[PeriodicTask]:
     return [
         PeriodicTask("payouts.schedule", payout_runs_due, every_seconds=60),
         PeriodicTask("approvals.sweep", sweep_due, every_seconds=300),  # hourly slot (approvals/auto.py)
+        PeriodicTask("reports.rollup", _reports_jobs().rollup_due, every_seconds=60),  # 5-minute slots (reports)
+        PeriodicTask("reports.weekly", _reports_weekly().weekly_due, every_seconds=300),  # a slot per program-week
     ]
+
+
+def _reports_jobs() -> Any:
+    from partnerpay.reports import jobs  # lazily, as above: reports import the jobs package
+
+    return jobs
+
+
+def _reports_weekly() -> Any:
+    from partnerpay.reports import weekly
+
+    return weekly
 
 
 def default_scheduler() -> Scheduler:

@@ -1,0 +1,258 @@
+"""Read side of the dashboards: series by day, top partners and overviews, read from the rollups only
+(never from clicks). Money stays per currency; every day of a range is listed, zeros included."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from partnerpay.partners.models import Partner
+from partnerpay.payouts.models import PayoutSettings
+from partnerpay.reports.models import (
+    NO_PARTNER,
+    CommissionStatusTotal,
+    PartnerDay,
+    PartnerMoney,
+    ProgramDay,
+    ProgramMoney,
+)
+from partnerpay.reports.rollups import COUNTS, MONEY
+
+AnySelect = Select[*tuple[Any, ...]]
+MAX_DAYS = 366
+MAX_TOP = 500
+STATUSES = ("pending", "approved", "in_batch", "paid", "rejected")
+
+
+@dataclass
+class Figures:
+    """Counts, and money per currency (minor units) for each money figure."""
+
+    clicks: int = 0
+    signups: int = 0
+    leads: int = 0
+    deals_won: int = 0
+    conversions: int = 0
+    customers_paid: int = 0
+    money: dict[str, dict[str, int]] = field(default_factory=lambda: {name: {} for name in MONEY})
+
+    def add_counts(self, values: dict[str, int]) -> None:
+        for name in COUNTS:
+            setattr(self, name, getattr(self, name) + values.get(name, 0))
+
+    def add_money(self, currency: str, values: dict[str, int]) -> None:
+        for name in MONEY:
+            if values.get(name):
+                self.money[name][currency] = self.money[name].get(currency, 0) + values[name]
+
+    def merge(self, other: Figures) -> None:
+        self.add_counts({n: getattr(other, n) for n in COUNTS})
+        for name, by_currency in other.money.items():
+            for currency, amount in by_currency.items():
+                self.money[name][currency] = self.money[name].get(currency, 0) + amount
+
+
+@dataclass
+class SeriesDay(Figures):
+    day: date = field(kw_only=True, default=date.min)
+
+
+@dataclass(frozen=True)
+class Series:
+    start: date
+    end: date
+    days: list[SeriesDay]
+
+    @property
+    def totals(self) -> Figures:
+        total = Figures()
+        for d in self.days:
+            total.merge(d)
+        return total
+
+
+def last_days(days: int, *, today: date) -> tuple[date, date]:
+    """The `days` whole UTC days ending today (1 to 366)."""
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be 1 to {MAX_DAYS}")
+    return today - timedelta(days=days - 1), today
+
+
+def _series(start: date, end: date, count_rows: Any, money_rows: Any) -> Series:
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    by_day = {d: SeriesDay(day=d) for d in days}
+    for day, *values in count_rows:
+        by_day[day].add_counts(dict(zip(COUNTS, values, strict=True)))
+    for day, currency, *values in money_rows:
+        by_day[day].add_money(currency, dict(zip(MONEY, values, strict=True)))
+    return Series(start, end, list(by_day.values()))
+
+
+def _range_statements(table: Any, key: str) -> tuple[AnySelect, AnySelect]:
+    """Built once, with bound parameters: a dashboard polls these, so no call pays for building SQL."""
+    days, money = table
+    in_range = (days.c.day >= bindparam("start"), days.c.day <= bindparam("end"))
+    counts = select(days.c.day, *(days.c[n] for n in COUNTS)).where(days.c[key] == bindparam("key"), *in_range)
+    in_range = (money.c.day >= bindparam("start"), money.c.day <= bindparam("end"))
+    sums = select(money.c.day, money.c.currency, *(money.c[n] for n in MONEY)).where(
+        money.c[key] == bindparam("key"), *in_range
+    )
+    return counts, sums
+
+
+# Only partner_id and day: the (partner_id, day) indexes answer it (partner ids are unique across programs).
+_PARTNER = _range_statements((PartnerDay.__table__, PartnerMoney.__table__), "partner_id")
+_PROGRAM = _range_statements((ProgramDay.__table__, ProgramMoney.__table__), "program_id")
+
+
+def _read(session: Session, statements: tuple[AnySelect, AnySelect], key: str, start: date, end: date) -> Series:
+    connection = session.connection()  # Core: rows as tuples, no ORM bookkeeping per call
+    params = {"key": key, "start": start, "end": end}
+    counts, money = statements
+    return _series(start, end, connection.execute(counts, params), connection.execute(money, params))
+
+
+def partner_series(session: Session, *, partner_id: str, start: date, end: date) -> Series:
+    """One partner's figures by day, from the rollups only."""
+    return _read(session, _PARTNER, partner_id, start, end)
+
+
+def program_series(session: Session, *, program_id: str, start: date, end: date) -> Series:
+    """The whole program's figures by day (unattributed clicks included)."""
+    return _read(session, _PROGRAM, program_id, start, end)
+
+
+@dataclass(frozen=True)
+class TopPartner:
+    partner_id: str
+    name: str
+    clicks: int
+    signups: int
+    conversions: int
+    deals_won: int
+    revenue: int  # in the ranking currency
+    commissions: int  # in the ranking currency
+    currency: str
+
+
+def top_partners_statement(program_id: str, start: date, end: date, currency: str, limit: int) -> AnySelect:
+    """Partners ranked by revenue in `currency`, then conversions, then clicks: each rollup grouped first,
+    then the union grouped by partner (no join of the two rollups row by row)."""
+    zero = literal(0)
+    counts = select(
+        PartnerDay.partner_id.label("pid"),
+        PartnerDay.clicks.label("clicks"),
+        PartnerDay.signups.label("signups"),
+        PartnerDay.conversions.label("conversions"),
+        PartnerDay.deals_won.label("deals_won"),
+        zero.label("revenue"),
+        zero.label("commissions"),
+    ).where(
+        PartnerDay.program_id == program_id,
+        PartnerDay.day >= start,
+        PartnerDay.day <= end,
+        PartnerDay.partner_id != NO_PARTNER,
+    )
+    money = select(
+        PartnerMoney.partner_id,
+        zero,
+        zero,
+        zero,
+        zero,
+        PartnerMoney.revenue,
+        PartnerMoney.commissions,
+    ).where(
+        PartnerMoney.program_id == program_id,
+        PartnerMoney.day >= start,
+        PartnerMoney.day <= end,
+        PartnerMoney.currency == currency,
+        PartnerMoney.partner_id != NO_PARTNER,
+    )
+    both = union_all(counts, money).subquery()
+    names = ("clicks", "signups", "conversions", "deals_won", "revenue", "commissions")
+    grouped = (
+        select(both.c.pid, *(func.sum(both.c[n]).label(n) for n in names))
+        .group_by(both.c.pid)
+        .order_by(func.sum(both.c.revenue).desc(), func.sum(both.c.conversions).desc(), func.sum(both.c.clicks).desc())
+        .order_by(both.c.pid)
+        .limit(limit)
+        .subquery()
+    )
+    return (
+        select(Partner.id, Partner.name, *(grouped.c[n] for n in names))
+        .join(grouped, grouped.c.pid == Partner.id)
+        .order_by(grouped.c.revenue.desc(), grouped.c.conversions.desc(), grouped.c.clicks.desc(), Partner.id)
+    )
+
+
+def top_partners(
+    session: Session, *, program_id: str, currency: str, start: date, end: date, limit: int = 10
+) -> list[TopPartner]:
+    """The program's best partners of the range (at most `limit`, up to 500)."""
+    limit = max(1, min(limit, MAX_TOP))
+    rows = session.execute(top_partners_statement(program_id, start, end, currency, limit))
+    return [
+        TopPartner(pid, name, int(c), int(s), int(conv), int(w), int(rev), int(com), currency)
+        for pid, name, c, s, conv, w, rev, com in rows
+    ]
+
+
+def commissions_by_status(
+    session: Session, *, program_id: str, partner_id: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Commission amounts now, status → currency → minor units (from the refreshed status totals)."""
+    t = CommissionStatusTotal
+    stmt = select(t.status, t.currency, func.sum(t.amount)).where(t.program_id == program_id)
+    if partner_id is not None:
+        stmt = stmt.where(t.partner_id == partner_id)
+    out: dict[str, dict[str, int]] = {status: {} for status in STATUSES}
+    for status, currency, amount in session.execute(stmt.group_by(t.status, t.currency)):
+        out.setdefault(status, {})[currency] = int(amount)
+    return out
+
+
+@dataclass(frozen=True)
+class Funnel:
+    clicks: int
+    signups: int
+    customers_paid: int
+
+
+@dataclass(frozen=True)
+class ProgramOverview:
+    program_id: str
+    currency: str
+    series: Series
+    totals: Figures
+    commissions_by_status: dict[str, dict[str, int]]
+    funnel: Funnel
+    top_partners: list[TopPartner]
+    next_payout_at: datetime | None
+
+
+def next_payout_at(session: Session, program_id: str, now: datetime) -> datetime | None:
+    settings = session.get(PayoutSettings, program_id)
+    if settings is None or settings.schedule == "manual" or settings.next_run_at is None:
+        return None
+    return settings.next_run_at if settings.next_run_at >= now else None
+
+
+def program_overview(
+    session: Session, *, program_id: str, currency: str, start: date, end: date, now: datetime, top: int = 10
+) -> ProgramOverview:
+    series = program_series(session, program_id=program_id, start=start, end=end)
+    totals = series.totals
+    return ProgramOverview(
+        program_id=program_id,
+        currency=currency,
+        series=series,
+        totals=totals,
+        commissions_by_status=commissions_by_status(session, program_id=program_id),
+        funnel=Funnel(totals.clicks, totals.signups, totals.customers_paid),
+        top_partners=top_partners(session, program_id=program_id, currency=currency, start=start, end=end, limit=top),
+        next_payout_at=next_payout_at(session, program_id, now),
+    )

@@ -69,7 +69,7 @@ class TestStoreAttachment:
         assert att.content_type == "application/pdf" and att.filename == "evidence.pdf"
         assert (store.root / digest[:2] / digest).read_bytes() == PDF
         audit = session.scalars(select(AuditEntry).where(AuditEntry.object_id == att.id)).one()
-        assert audit.action == "attachment.upload" and audit.after["sha256"] == digest
+        assert audit.action == "attachment.upload" and (audit.after or {})["sha256"] == digest
 
     @pytest.mark.parametrize(
         ("data", "name", "declared", "expected"),

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor, ActorType
-from partnerpay.kit.errors import NotFound, ValidationError
+from partnerpay.kit.errors import Forbidden, NotFound, ValidationError
 from partnerpay.messaging.models import NotificationPreference
 from partnerpay.messaging.templates import KINDS, NON_TRANSACTIONAL
 from partnerpay.partners.models import Partner
@@ -124,6 +124,8 @@ def set_preferences(
     partner = session.get(Partner, partner_id)
     if partner is None or not actor.sees(partner.program_id, partner.id):
         raise NotFound(f"partner {partner_id} not found", field="partner_id")
+    if actor.type is not ActorType.PARTNER and not actor.can("write"):
+        raise Forbidden("changing a partner's email preferences needs the manager, finance or owner role")
     for kind in subscribed:
         if kind not in KINDS:
             raise ValidationError(f"unknown notification kind {kind!r}", field=kind)

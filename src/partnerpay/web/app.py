@@ -115,8 +115,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.include_router(portal_leads)
     app.include_router(portal_links)
     app.include_router(portal_payouts)  # payouts with their timelines (issue 7 part 9)
+    from partnerpay.web.portal.messages import router as portal_messages  # inbox, email preferences (issue 8 part 3)
+    from partnerpay.web.public.unsubscribe import router as unsubscribe  # one-click unsubscribe (RFC 8058)
+
+    app.include_router(portal_messages)
     app.include_router(portal)
     app.include_router(public)
+    app.include_router(unsubscribe)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _add_click_path(app, settings)
     app.webhook_path = WebhookPath(

@@ -15,6 +15,7 @@ from partnerpay.web.console import (
     imports,
     inbox,
     jobs,
+    messages,
     onboarding,
     partner_pages,
     partners,
@@ -34,6 +35,7 @@ for module in (auth, dashboard, imports, partner_pages, partners, commissions, p
     router.include_router(module.router)
 router.include_router(deals.router)
 router.include_router(fraud.router)
+router.include_router(messages.router)  # Messages, announcements, email templates (issue 8 part 3)
 router.include_router(inbox.router)
 router.include_router(customers.router)
 router.include_router(data_quality.router)

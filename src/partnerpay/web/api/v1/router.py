@@ -19,6 +19,7 @@ from partnerpay.web.api.v1 import (
     integrations,
     ledger,
     links,
+    messages,
     onboarding,
     partner_admin,
     payout_details,
@@ -47,6 +48,7 @@ api.include_router(deals.router)
 api.include_router(coupons.router)
 api.include_router(fraud.router)
 api.include_router(links.router)
+api.include_router(messages.router)  # threads, attachments, announcements, templates (issue 8 part 3)
 api.include_router(webhooks.router)
 api.include_router(webhooks_shopify.router)
 api.include_router(webhooks_hubspot.router)

@@ -173,7 +173,10 @@ class TestResolve:
         jobs = session.scalars(select(OutboxJob).order_by(OutboxJob.id)).all()
         told = [j for j in jobs if d.id in str(j.payload)]
         assert {j.kind for j in told} == {"notify.partner", "email.send"}
-        assert all("the Pro rate starts in March" in str(j.payload) for j in told)
+        email = next(j for j in told if j.kind == "email.send")
+        assert email.payload["to"] == "acme@example.com" and "the Pro rate starts in March" in email.payload["text"]
+        notice = next(j for j in told if j.kind == "notify.partner")
+        assert "rejected" in notice.payload["text"]
 
     def test_reject_needs_a_reason_and_a_partner_cannot_resolve(
         self, session: Session, clock: FixedClock, world: dict[str, Any]

@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     errors.install(app)
     app.include_router(api)
     from partnerpay.web.console.routes import router as console
+    from partnerpay.web.portal.disputes import router as portal_disputes
     from partnerpay.web.portal.leads import router as portal_leads
     from partnerpay.web.portal.links import router as portal_links
     from partnerpay.web.portal.onboarding import router as portal_onboarding
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.include_router(portal_onboarding)
     app.include_router(portal_profile)
     app.include_router(portal_leads)
+    app.include_router(portal_disputes)  # disputes and missing-commission claims (issue 8 part 2)
     app.include_router(portal_links)
     app.include_router(portal_payouts)  # payouts with their timelines (issue 7 part 9)
     from partnerpay.web.portal.messages import router as portal_messages  # inbox, email preferences (issue 8 part 3)

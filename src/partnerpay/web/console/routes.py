@@ -11,6 +11,7 @@ from partnerpay.web.console import (
     dashboard,
     data_quality,
     deals,
+    disputes,
     fraud,
     imports,
     inbox,
@@ -45,3 +46,4 @@ router.include_router(payout_reconcile.router)  # bank returns upload of a batch
 router.include_router(approval_policy.router)  # Settings > program > Approvals (issue 7 part 1)
 router.include_router(payout_schedule.router)  # Settings > program > Payout schedule (issue 7 part 2)
 router.include_router(tax.router)  # 1099-NEC report and sealed export (issue 7 part 8)
+router.include_router(disputes.router)  # disputes queue, case page and resolution (issue 8 part 2)

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     retired_secret_keys: list[SecretStr] = Field(default_factory=list)
     # How long a process keeps a program's decrypted webhook secrets (0: read them on every delivery).
     webhook_secret_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Google Calendar (calendars/google_sync.py): where the OAuth consent, token and Calendar API v3 live. Set by
+    # the operator, never by a program (a program setting could send its sealed tokens to any host); tests point
+    # them at a local server.
+    google_oauth_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL, not a secret)
+    google_calendar_api_url: str = "https://www.googleapis.com/calendar/v3"
     # Outgoing webhooks (webhooks_out/): how long one delivery attempt waits for the receiver's answer.
     outgoing_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 

@@ -13,7 +13,12 @@ from partnerpay.db.base import Base, CanonicalJSON, SerialKey, UTCDateTime
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_object", "object_type", "object_id"),)
+    __table_args__ = (
+        Index("ix_audit_object", "object_type", "object_id"),
+        # The console's audit search: by actor and by action, newest first (issue 8 part 7).
+        Index("ix_audit_actor", "actor_id", "seq"),
+        Index("ix_audit_action", "action", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(SerialKey, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -4,6 +4,7 @@ from partnerpay.alerts import models as alert_models  # noqa: F401  (issue 8 par
 from partnerpay.approvals import models as approval_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.models import ApiKey, IdempotencyRecord, StaffUser
+from partnerpay.calendars import models as calendar_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.db.base import Base
 from partnerpay.deals.models import Deal, DealActivity, Lead, UpdateRequest

@@ -23,9 +23,14 @@ from partnerpay.programs.service import get_program
 from partnerpay.programs.tracking_settings import deal_stages
 
 PROVIDERS = ("stripe", "shopify", "hubspot", "paypal", "google_calendar", "smtp")
-LIVE_PROVIDERS = ("stripe", "shopify", "hubspot", "paypal")  # paypal: payouts (issue 7); google_calendar, smtp: issue 8
-SECRET_FIELDS = ("api_key", "client_secret", "access_token")  # access_token: HubSpot private-app or OAuth token
-CONFIG_FIELDS = ("client_id", "base_url", "net_of_tax", "stage_map", "pipeline", "deal_stage_on_push")
+LIVE_PROVIDERS = ("stripe", "shopify", "hubspot", "paypal", "google_calendar")  # paypal: issue 7; smtp: issue 8
+# access_token: HubSpot private-app or OAuth token; refresh_token: Google Calendar OAuth (stored by
+# calendars/google_sync.py after consent, or pasted by an operator).
+SECRET_FIELDS: tuple[str, ...] = ("api_key", "client_secret", "access_token", "refresh_token")
+# calendar_id: the Google calendar events go to (default: primary).
+CONFIG_FIELDS: tuple[str, ...] = (
+    "client_id", "base_url", "net_of_tax", "stage_map", "pipeline", "deal_stage_on_push", "calendar_id",
+)  # fmt: skip
 MAX_STAGE_MAP = 50
 DEFAULT_GRACE_HOURS = 24
 MAX_SECRETS = 5

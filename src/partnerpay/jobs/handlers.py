@@ -83,6 +83,10 @@ def build_registry(settings: Settings | None = None) -> Registry:
     from partnerpay.approvals.auto import SWEEP_JOB, sweep_job
 
     registry.add(SWEEP_JOB, sweep_job)  # approval policies: auto-approve, overdue reminders (approvals/auto.py)
+    from partnerpay.calendars.google_sync import handlers as google_calendar_handlers
+
+    for kind, handler in google_calendar_handlers(settings):  # consent exchange and event sync (issue 8 part 6)
+        registry.add(kind, handler)
     from partnerpay.reports.jobs import ROLLUP_JOB, rollup_job
     from partnerpay.reports.weekly import WEEKLY_JOB, weekly_job
 

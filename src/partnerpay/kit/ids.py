@@ -57,6 +57,8 @@ PREFIXES = frozenset(
         "pla",  # commission plan assignment
         "fund",  # a program's funding account (payouts/funding.py)
         "pfl",  # a stored payout file (payouts/files.py)
+        "cal",  # a user's calendar feed URL (calendars/service.py)
+        "gce",  # an item mirrored as a Google Calendar event (calendars/google_sync.py)
         "whs",  # outgoing webhook subscription (webhooks_out/)
         "whe",  # outgoing webhook event (its id is the Partnerpay-Event-Id header)
         "whd",  # one delivery of an outgoing webhook event to one subscription

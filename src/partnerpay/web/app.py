@@ -99,7 +99,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     )
     errors.install(app)
     app.include_router(api)
+    from partnerpay.web.api.v1.calendar import feed_router as calendar_feed
     from partnerpay.web.console.routes import router as console
+    from partnerpay.web.portal.calendar import router as portal_calendar
     from partnerpay.web.portal.disputes import router as portal_disputes
     from partnerpay.web.portal.leads import router as portal_leads
     from partnerpay.web.portal.links import router as portal_links
@@ -112,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.include_router(console)
     # Portal sub-pages first: their fixed paths must not be shadowed by the portal home's routes.
     app.include_router(portal_onboarding)
+    app.include_router(portal_calendar)  # Profile > Calendar: the partner user's feed URL (issue 8 part 6)
     app.include_router(portal_profile)
     app.include_router(portal_leads)
     app.include_router(portal_disputes)  # disputes and missing-commission claims (issue 8 part 2)
@@ -123,6 +126,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.include_router(portal_messages)
     app.include_router(portal)
     app.include_router(public)
+    app.include_router(calendar_feed)  # GET /calendar/{token}.ics, the secret ICS feed (issue 8 part 6)
     app.include_router(unsubscribe)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _add_click_path(app, settings)

@@ -4,7 +4,9 @@ from fastapi import APIRouter
 
 from partnerpay.web.console import (
     approval_policy,
+    audit,
     auth,
+    calendar_settings,
     commissions,
     commissions_bulk,
     customers,
@@ -46,4 +48,6 @@ router.include_router(payout_reconcile.router)  # bank returns upload of a batch
 router.include_router(approval_policy.router)  # Settings > program > Approvals (issue 7 part 1)
 router.include_router(payout_schedule.router)  # Settings > program > Payout schedule (issue 7 part 2)
 router.include_router(tax.router)  # 1099-NEC report and sealed export (issue 7 part 8)
+router.include_router(audit.router)  # Audit page and History panels (issue 8 part 7)
+router.include_router(calendar_settings.router)  # Settings > Calendar, Google consent callback (issue 8 part 6)
 router.include_router(disputes.router)  # disputes queue, case page and resolution (issue 8 part 2)

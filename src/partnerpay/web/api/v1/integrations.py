@@ -43,6 +43,8 @@ _BODY = {
             "type": "string",
             "description": "HubSpot stage of a pushed deal whose stage is unmapped",
         },
+        "refresh_token": {"type": "string", "description": "Google Calendar OAuth refresh token (sealed)"},
+        "calendar_id": {"type": "string", "description": "Google calendar the events go to (default: primary)"},
     },
     "additionalProperties": False,
 }

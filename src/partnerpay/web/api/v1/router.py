@@ -5,6 +5,8 @@ from fastapi import APIRouter
 from partnerpay.web.api.v1 import (
     adjustments,
     approval_policy,
+    audit,
+    calendar,
     commissions,
     coupons,
     customers,
@@ -65,4 +67,6 @@ api.include_router(payout_reconcile.router)  # bank returns upload, batch tie-ou
 api.include_router(approval_policy.router)  # GET/PUT /programs/{id}/approval-policy (issue 7 part 1)
 api.include_router(tax.router)  # tax settings, 1099-NEC report and export, self-billing invoices (issue 7 part 8)
 api.include_router(payout_schedules.router)  # payout schedule, minimums, gates; partner payout currency (issue 7)
+api.include_router(audit.router)  # GET /audit, /audit/export, /audit/chain (issue 8 part 7)
+api.include_router(calendar.router)  # Google Calendar status and sync of a program (issue 8 part 6)
 api.include_router(disputes.router)  # disputes, their evidence and resolution (issue 8 part 2)

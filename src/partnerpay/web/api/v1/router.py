@@ -33,6 +33,7 @@ from partnerpay.web.api.v1 import (
     plans_simulate,
     programs,
     recalculate,
+    reports,
     stats,
     tax,
     webhooks,
@@ -70,3 +71,4 @@ api.include_router(payout_schedules.router)  # payout schedule, minimums, gates;
 api.include_router(audit.router)  # GET /audit, /audit/export, /audit/chain (issue 8 part 7)
 api.include_router(calendar.router)  # Google Calendar status and sync of a program (issue 8 part 6)
 api.include_router(disputes.router)  # disputes, their evidence and resolution (issue 8 part 2)
+api.include_router(reports.router)  # dashboards data and the weekly report schedule (issue 8 parts 5, 8)

@@ -170,3 +170,11 @@ class TestConsole:
                                                   "description": "phoned in", "csrf_token": token})  # fmt: skip
         assert page.status_code == 200 and "opened for the partner" in page.text
         assert 'id="match-' in page.text and "another partner, Acme Media" in page.text
+
+
+class TestHome:
+    def test_the_console_home_lists_waiting_disputes_with_age_and_owner(self, w: World) -> None:
+        dispute_line(portal(w), w.acme_line)
+        home = staff(w, "manager").get("/").text
+        assert 'id="queue-disputes"' in home and "1</strong> dispute waiting for an answer" in home
+        assert "1 not taken yet" in home

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from partnerpay.auth.actor import Actor
+from partnerpay.disputes.queries import home_queues as dispute_queues
 from partnerpay.jobs.worker import queue_stats
 from partnerpay.ledger.verify import verify
 from partnerpay.web.console import queries
@@ -27,6 +28,7 @@ def dashboard(request: Request, me: Actor = Staff, mine: str = "") -> Response:
         names = queries.program_names(session)
         failed_jobs = queue_stats(session, now=at).counts.get("dead", 0)
         tracking = tracking_queues(session, owner_id=owner_id)
+        disputes = dispute_queues(session, now=at, owner_id=owner_id)  # disputes waiting for an answer (issue 8)
     return render(
         request,
         "console/dashboard.html",
@@ -40,6 +42,7 @@ def dashboard(request: Request, me: Actor = Staff, mine: str = "") -> Response:
             "program_names": names,
             "failed_jobs": failed_jobs,
             "tracking": tracking,
+            "disputes": disputes,
             "mine": owner_id is not None,
         },
     )

@@ -98,4 +98,7 @@ def build_registry(settings: Settings | None = None) -> Registry:
     timeout = settings.outgoing_webhook_timeout_seconds if settings is not None else 10.0
     # Outgoing webhooks (issue 8 part 9): the worker opens the subscriptions' sealed secrets.
     registry.add(DELIVER_JOB, deliver_handler(lambda: (settings or Settings()).secret_box(), timeout_seconds=timeout))
+    from partnerpay.alerts.raising import EVALUATE_JOB, evaluate_job
+
+    registry.add(EVALUATE_JOB, evaluate_job)  # smart alerts, hourly (alerts/raising.py, issue 8 part 4)
     return registry

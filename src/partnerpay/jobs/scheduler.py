@@ -122,6 +122,7 @@ def enqueue_due(session: Session, task: str, due: Iterable[Due], *, now: datetim
 
 def default_tasks() -> list[PeriodicTask]:
     """Every periodic task partnerpay has (imported here, lazily: the domains import the jobs package)."""
+    from partnerpay.alerts.raising import evaluate_due
     from partnerpay.approvals.auto import sweep_due
     from partnerpay.calendars.google_sync import syncs_due
     from partnerpay.payouts.scheduled_run import payout_runs_due
@@ -129,6 +130,7 @@ def default_tasks() -> list[PeriodicTask]:
     return [
         PeriodicTask("payouts.schedule", payout_runs_due, every_seconds=60),
         PeriodicTask("approvals.sweep", sweep_due, every_seconds=300),  # hourly slot (approvals/auto.py)
+        PeriodicTask("alerts.evaluate", evaluate_due, every_seconds=300),  # hourly slot (alerts/raising.py)
         PeriodicTask("google_calendar.sync", syncs_due, every_seconds=300),  # quarter-hour slots (calendars)
         PeriodicTask("reports.rollup", _reports_jobs().rollup_due, every_seconds=60),  # 5-minute slots (reports)
         PeriodicTask("reports.weekly", _reports_weekly().weekly_due, every_seconds=300),  # a slot per program-week

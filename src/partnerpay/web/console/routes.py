@@ -27,6 +27,7 @@ from partnerpay.web.console import (
     payouts,
     plan_simulate,
     plans,
+    reports,
     tax,
     tracking,
 )
@@ -47,6 +48,7 @@ router.include_router(plan_simulate.router)  # the backtest of a plan
 router.include_router(payout_reconcile.router)  # bank returns upload of a batch (issue 7 part 6)
 router.include_router(approval_policy.router)  # Settings > program > Approvals (issue 7 part 1)
 router.include_router(payout_schedule.router)  # Settings > program > Payout schedule (issue 7 part 2)
+router.include_router(reports.router)  # Reports: dashboard, weekly report preview and schedule (issue 8)
 router.include_router(tax.router)  # 1099-NEC report and sealed export (issue 7 part 8)
 router.include_router(audit.router)  # Audit page and History panels (issue 8 part 7)
 router.include_router(calendar_settings.router)  # Settings > Calendar, Google consent callback (issue 8 part 6)

@@ -26,6 +26,7 @@ from partnerpay.cli_import import partners
 from partnerpay.cli_inbox import inbox
 from partnerpay.cli_reconcile import reconcile_command  # noqa: F401  (registers `payouts reconcile`)
 from partnerpay.cli_send import send_command  # noqa: F401  (registers `payouts send`)
+from partnerpay.cli_statements import statements
 from partnerpay.cli_stripe import stripe
 from partnerpay.cli_tax import tax
 from partnerpay.cli_tracking import fraud
@@ -56,6 +57,7 @@ app.add_typer(commissions, name="commissions")
 app.add_typer(plans, name="plans")
 app.add_typer(tax, name="tax")  # 1099-NEC report, sealed exports (issue 7 part 8)
 app.add_typer(approvals, name="approvals")
+app.add_typer(statements, name="statements")  # verify a statement file, export one (issue 8 part 1)
 
 
 def _migrate(url: str) -> tuple[str | None, str | None]:

@@ -30,8 +30,8 @@ from partnerpay.partners.models import (
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutRun
 from partnerpay.plans.models import Plan, PlanAssignment, PlanVersion
 from partnerpay.programs.models import Program, ProgramTerms, TermsAcceptance
-from partnerpay.statements import models as statement_models  # noqa: F401  (issued statements, issue 8)
 from partnerpay.reports import models as report_models  # noqa: F401  (its tables join the metadata)
+from partnerpay.statements import models as statement_models  # noqa: F401  (issued statements, issue 8)
 from partnerpay.tax import models as tax_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.tracking import attribution_models  # noqa: F401  (its tables join the metadata)
 from partnerpay.tracking.models import Click, Coupon, ReferralLink

@@ -103,7 +103,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     from partnerpay.web.console.routes import router as console
     from partnerpay.web.portal.calendar import router as portal_calendar
     from partnerpay.web.portal.disputes import router as portal_disputes
-    from partnerpay.web.portal.dashboard import router as portal_dashboard
     from partnerpay.web.portal.leads import router as portal_leads
     from partnerpay.web.portal.links import router as portal_links
     from partnerpay.web.portal.onboarding import router as portal_onboarding
@@ -120,8 +119,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.include_router(portal_leads)
     app.include_router(portal_disputes)  # disputes and missing-commission claims (issue 8 part 2)
     app.include_router(portal_links)
-    app.include_router(portal_dashboard)  # earnings over time (issue 8 part 8)
     app.include_router(portal_payouts)  # payouts with their timelines (issue 7 part 9)
+    from partnerpay.web.portal.statements import router as portal_statements  # monthly statements (issue 8 part 1)
+    from partnerpay.web.public.statements import router as public_statements  # the public statement check
+
+    app.include_router(portal_statements)
+    app.include_router(public_statements)
     from partnerpay.web.portal.messages import router as portal_messages  # inbox, email preferences (issue 8 part 3)
     from partnerpay.web.public.unsubscribe import router as unsubscribe  # one-click unsubscribe (RFC 8058)
 

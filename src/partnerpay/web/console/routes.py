@@ -27,10 +27,10 @@ from partnerpay.web.console import (
     payouts,
     plan_simulate,
     plans,
-    reports,
     tax,
     tracking,
 )
+from partnerpay.web.console import statements as console_statements
 
 router = APIRouter()
 router.include_router(commissions_bulk.router)  # before commissions: /commissions/all-matching (issue 7 part 1)
@@ -48,8 +48,8 @@ router.include_router(plan_simulate.router)  # the backtest of a plan
 router.include_router(payout_reconcile.router)  # bank returns upload of a batch (issue 7 part 6)
 router.include_router(approval_policy.router)  # Settings > program > Approvals (issue 7 part 1)
 router.include_router(payout_schedule.router)  # Settings > program > Payout schedule (issue 7 part 2)
-router.include_router(reports.router)  # Reports: dashboard, weekly report preview and schedule (issue 8)
 router.include_router(tax.router)  # 1099-NEC report and sealed export (issue 7 part 8)
+router.include_router(console_statements.router)  # a partner's statements and their downloads (issue 8 part 1)
 router.include_router(audit.router)  # Audit page and History panels (issue 8 part 7)
 router.include_router(calendar_settings.router)  # Settings > Calendar, Google consent callback (issue 8 part 6)
 router.include_router(disputes.router)  # disputes queue, case page and resolution (issue 8 part 2)

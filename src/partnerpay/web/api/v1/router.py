@@ -36,12 +36,11 @@ from partnerpay.web.api.v1 import (
     reports,
     stats,
     tax,
-    webhook_subscriptions,
     webhooks,
     webhooks_hubspot,
     webhooks_shopify,
 )
-from partnerpay.web.api.v1 import alerts as alerts_routes
+from partnerpay.web.api.v1 import statements as statements_routes
 
 api = APIRouter(prefix="/api/v1")
 # partner_admin and imports come before programs so /partners/import and /partners/export win over /partners/{id}.
@@ -70,9 +69,8 @@ api.include_router(payout_reconcile.router)  # bank returns upload, batch tie-ou
 api.include_router(approval_policy.router)  # GET/PUT /programs/{id}/approval-policy (issue 7 part 1)
 api.include_router(tax.router)  # tax settings, 1099-NEC report and export, self-billing invoices (issue 7 part 8)
 api.include_router(payout_schedules.router)  # payout schedule, minimums, gates; partner payout currency (issue 7)
+api.include_router(statements_routes.router)  # partner statements PDF/CSV, list, verify (issue 8 part 1)
 api.include_router(audit.router)  # GET /audit, /audit/export, /audit/chain (issue 8 part 7)
 api.include_router(calendar.router)  # Google Calendar status and sync of a program (issue 8 part 6)
 api.include_router(disputes.router)  # disputes, their evidence and resolution (issue 8 part 2)
 api.include_router(reports.router)  # dashboards data and the weekly report schedule (issue 8 parts 5, 8)
-api.include_router(alerts_routes.router)  # alert rules and alerts (issue 8 part 4)
-api.include_router(webhook_subscriptions.router)  # outgoing webhooks and their delivery log (issue 8 part 9)

@@ -1,0 +1,165 @@
+"""Statements over the API (issue 8 part 1): the list, the PDF and CSV of a month, and verifying a file.
+
+GET /partners/{id}/statements/{YYYY-MM}.pdf|.csv builds the statement from the ledger, records it as issued
+(once per content, audited) and returns the file with its hash in `X-Statement-SHA256`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from partnerpay.auth.actor import Actor
+from partnerpay.db.engine import unit_of_work
+from partnerpay.kit.errors import Forbidden, NotFound, PartnerpayError, ValidationError
+from partnerpay.partners.models import Partner
+from partnerpay.statements.csv_file import render_csv
+from partnerpay.statements.pdf import render_pdf
+from partnerpay.statements.service import issue, issued_statements, partner_statement, statement_months
+from partnerpay.statements.verify import Verification, verify_file
+from partnerpay.web.api.v1.common import Caller, CursorParam, Limit, now, reader
+from partnerpay.web.security import factory
+
+router = APIRouter()
+MAX_FILE_BYTES = 5 * 1024 * 1024  # a month of statement rows is far smaller; anything bigger is not ours
+FORM_SLACK = 64 * 1024
+MEDIA = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
+_UPLOAD = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary", "description": "PDF or CSV"}},
+                }
+            }
+        },
+    }
+}
+
+
+class StatementFileTooLarge(PartnerpayError):
+    code = "payload_too_large"
+    status = 413
+
+
+def statement_file(request: Request, actor: Actor, partner_id: str, period: str, fmt: str) -> Response:
+    """Build, issue and render one statement; shared by the API, the portal and the console."""
+    if not actor.can("read"):
+        raise Forbidden("reading statements needs the 'read' scope")
+    with unit_of_work(factory(request)) as s:
+        at = now(request)
+        statement = partner_statement(s, actor=actor, partner_id=partner_id, period=period, now=at)
+        data = render_pdf(statement.content) if fmt == "pdf" else render_csv(statement.content)
+        issue(s, actor=actor, statement=statement, now=at, **{fmt: data})
+    return Response(
+        data,
+        media_type=MEDIA[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="statement-{statement.partner_id}-{statement.period}.{fmt}"',
+            "X-Statement-SHA256": statement.sha256,
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def months_page(
+    session: Session, actor: Actor, partner_id: str, at: datetime, *, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Statement months newest first with what was issued for each; the cursor is the last month shown."""
+    months = statement_months(session, actor=actor, partner_id=partner_id, now=at)
+    if cursor:
+        months = [m for m in months if m < cursor]
+    shown, more = months[:limit], len(months) > limit
+    issued: dict[str, list[dict[str, Any]]] = {}
+    for row in issued_statements(session, actor=actor, partner_id=partner_id, limit=1000):
+        issued.setdefault(row.period, []).append(
+            {"sha256": row.sha256, "currencies": row.currencies.split(","), "issued_at": row.issued_at.isoformat()}
+        )
+    base = f"/api/v1/partners/{partner_id}/statements"
+    data = [
+        {"period": m, "pdf_url": f"{base}/{m}.pdf", "csv_url": f"{base}/{m}.csv", "issued": issued.get(m, [])}
+        for m in shown
+    ]
+    return data, (shown[-1] if more and shown else None)
+
+
+@router.get("/partners/{partner_id}/statements")
+def list_statements(
+    request: Request, partner_id: str, limit: int = Limit, cursor: str | None = CursorParam, actor: Actor = Caller
+) -> dict[str, Any]:
+    """Months from the partner's first ledger entry to now (program time zone), newest first, with the
+    statements issued for each (hash, currencies, when)."""
+    with reader(request, actor) as s:
+        data, next_cursor = months_page(s, actor, partner_id, now(request), cursor=cursor, limit=limit)
+    return {"data": data, "next_cursor": next_cursor}
+
+
+@router.get("/partners/{partner_id}/statements/{period}.pdf", response_class=Response)
+def statement_pdf(request: Request, partner_id: str, period: str, actor: Actor = Caller) -> Response:
+    """The month's statement as PDF: hash on every page, canonical content attached as statement.json."""
+    return statement_file(request, actor, partner_id, period, "pdf")
+
+
+@router.get("/partners/{partner_id}/statements/{period}.csv", response_class=Response)
+def statement_csv(request: Request, partner_id: str, period: str, actor: Actor = Caller) -> Response:
+    """The month's statement as CSV: header lines, one row per ledger entry, totals, and a `sha256,…` trailer."""
+    return statement_file(request, actor, partner_id, period, "csv")
+
+
+def check_upload_length(request: Request) -> None:
+    """A body declared larger than the limit is refused before anything of it is read."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_FILE_BYTES + FORM_SLACK:
+        raise StatementFileTooLarge(f"the upload has {int(length):,} bytes; at most {MAX_FILE_BYTES:,}", field="file")
+
+
+async def read_statement_upload(request: Request) -> bytes:
+    """The uploaded file (multipart field `file`), refused past the size limit before it is read whole."""
+    check_upload_length(request)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ValidationError("send the statement as multipart/form-data in a field named file", field="file")
+    form = await request.form(max_files=1, max_fields=5)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise ValidationError("file is required: the statement PDF or CSV in a field named file", field="file")
+    data = await upload.read(MAX_FILE_BYTES + 1)
+    await form.close()
+    if len(data) > MAX_FILE_BYTES:
+        raise StatementFileTooLarge(f"the file is larger than {MAX_FILE_BYTES:,} bytes", field="file")
+    return data
+
+
+def verification_out(result: Verification) -> dict[str, Any]:
+    return {
+        "ok": result.ok,
+        "message": result.headline(),
+        "format": result.kind,
+        "sha256": result.stated_sha256,
+        "partner_id": result.partner_id,
+        "period": result.period,
+        "as_of": result.as_of.isoformat(),
+        "issued_at": result.issued_at.isoformat() if result.issued_at else None,
+        "differences": result.problems,
+    }
+
+
+@router.post("/statements/verify", openapi_extra=_UPLOAD)
+async def verify_statement(request: Request, actor: Actor = Caller) -> dict[str, Any]:
+    """Recompute an uploaded statement from the ledger: `ok`, or every figure and row that differs."""
+    if not actor.can("read"):
+        raise Forbidden("verifying statements needs the 'read' scope")
+    data = await read_statement_upload(request)
+    with reader(request, actor) as s:
+        result = verify_file(s, data, now=now(request))
+        if result.partner_id is not None:
+            partner = s.get(Partner, result.partner_id)
+            if partner is not None and not actor.sees(partner.program_id, partner.id):
+                raise NotFound(f"partner {result.partner_id} not found", field="file")
+    return verification_out(result)

@@ -80,7 +80,7 @@ def snooze(session: Session, *, actor: Actor, alert_id: str, until: Any, now: da
     return alert
 
 
-def _filtered(actor: Actor, program_id: str | None, status: str, now: datetime) -> Select[Any]:
+def filtered(actor: Actor, program_id: str | None, status: str, now: datetime) -> Select[Any]:
     if status not in STATUSES:
         raise ValidationError(f"status must be one of {', '.join(STATUSES)}", field="status")
     stmt = select(Alert)
@@ -106,12 +106,12 @@ def list_alerts(
     """In the order raised (ids are time-ordered), paged by cursor."""
     if program_id is not None:
         get_program(session, actor, program_id)
-    return paginate(session, _filtered(actor, program_id, status, now), Alert.id, cursor=cursor, limit=limit)
+    return paginate(session, filtered(actor, program_id, status, now), Alert.id, cursor=cursor, limit=limit)
 
 
 def open_count(session: Session, actor: Actor, now: datetime, *, owner_id: str | None = None) -> int:
     """Open, awake alerts (the console badge); with owner_id only those of that owner's partners."""
-    stmt = _filtered(actor, None, "open", now).with_only_columns(func.count())
+    stmt = filtered(actor, None, "open", now).with_only_columns(func.count())
     if owner_id is not None:
         stmt = stmt.where(and_(Alert.owner_id == owner_id))
     return int(session.scalar(stmt) or 0)

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from partnerpay.web.console import alerts as console_alerts
 from partnerpay.web.console import (
     approval_policy,
     audit,
@@ -31,6 +32,7 @@ from partnerpay.web.console import (
     tracking,
 )
 from partnerpay.web.console import statements as console_statements
+from partnerpay.web.console import webhooks as console_webhooks
 
 router = APIRouter()
 router.include_router(commissions_bulk.router)  # before commissions: /commissions/all-matching (issue 7 part 1)
@@ -53,3 +55,5 @@ router.include_router(console_statements.router)  # a partner's statements and t
 router.include_router(audit.router)  # Audit page and History panels (issue 8 part 7)
 router.include_router(calendar_settings.router)  # Settings > Calendar, Google consent callback (issue 8 part 6)
 router.include_router(disputes.router)  # disputes queue, case page and resolution (issue 8 part 2)
+router.include_router(console_alerts.router)  # Alerts: rules, recent alerts, snooze/acknowledge (issue 8 part 4)
+router.include_router(console_webhooks.router)  # Outgoing webhooks and their delivery log (issue 8 part 9)

@@ -338,6 +338,9 @@ def handler(kind: str, box_of: Any, endpoints: google.Endpoints, base_url: str, 
                     base_url=base_url,
                     now=context.now,
                 )
+            except google.ConsentRevoked as exc:
+                # Retrying cannot help and a dead job's writes are rolled back: say so on the link instead.
+                _fail(session, program_id, exc, context.now)
             except google.GoogleCalendarError as exc:
                 if exc.retryable:
                     raise  # the outbox retries later with a backoff

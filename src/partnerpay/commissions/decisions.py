@@ -24,6 +24,7 @@ from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound, Valida
 from partnerpay.kit.money import format_money
 from partnerpay.ledger import service as ledger
 from partnerpay.ledger.models import AccountKind
+from partnerpay.messaging import line_notices
 from partnerpay.webhooks_out import emit as webhooks_out
 
 
@@ -153,6 +154,7 @@ def approve(
             ],
         )
         _notify(session, every, "commission.approved", "approved", now)
+        line_notices.lines_approved(session, every, now)  # the partner's email (messaging/line_notices.py)
         webhooks_out.commission_lines(session, "commission.approved", every, now)  # outgoing webhooks (issue 8)
         result.approved = every
     return result

@@ -24,6 +24,7 @@ from partnerpay.jobs.registry import JobContext, PermanentJobError
 from partnerpay.kit.errors import Forbidden, InvalidTransition, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.messaging.email import BASE_URL, enqueue_email
+from partnerpay.messaging.notify import notify_partner_event
 from partnerpay.partners.models import Partner, PartnerUser
 from partnerpay.programs.models import Program
 
@@ -52,14 +53,17 @@ def _email_partner(session: Session, item: UpdateRequest, company: str, *, remin
     program = session.get(Program, item.program_id)
     assert partner is not None and program is not None
     emails = list(session.scalars(select(PartnerUser.email).where(PartnerUser.partner_id == partner.id)))
-    subject = f"{program.name}: " + ("reminder, " if reminder else "") + f"an update on {company}, please"
-    text = (
-        f"Hello {partner.name},\n\nthe {program.name} team asks for an update on {company}:\n\n"
-        f"{item.message}\n\nAnswer in one click in the partner portal: {BASE_URL}/portal/leads#upd-{item.id}\n"
-    )
-    for to in emails or [partner.email]:
-        enqueue_email(session, to=to, subject=subject, text=text, now=now)
-    return len(emails or [partner.email])
+    # The program's template for "update.requested" (messaging/templates.py); a partner may turn these off.
+    context = {
+        "item": company,
+        "question": item.message,
+        "reminder": "reminder, " if reminder else "",
+        "link": f"{BASE_URL}/portal/leads#upd-{item.id}",
+    }
+    to = emails or [partner.email]
+    notify_partner_event(session, partner_id=partner.id, kind="update.requested", context=context, now=now,
+                         portal=False, to=to)  # fmt: skip
+    return len(to)
 
 
 def ask_for_update(

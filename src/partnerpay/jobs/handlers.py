@@ -83,6 +83,9 @@ def build_registry(settings: Settings | None = None) -> Registry:
     from partnerpay.approvals.auto import SWEEP_JOB, sweep_job
 
     registry.add(SWEEP_JOB, sweep_job)  # approval policies: auto-approve, overdue reminders (approvals/auto.py)
+    from partnerpay.messaging.line_notices import HOLD_JOB, hold_job
+
+    registry.add(HOLD_JOB, hold_job)  # "on hold until" emails for new lines (messaging/line_notices.py)
     from partnerpay.calendars.google_sync import handlers as google_calendar_handlers
 
     for kind, handler in google_calendar_handlers(settings):  # consent exchange and event sync (issue 8 part 6)

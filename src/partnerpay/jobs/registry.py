@@ -24,6 +24,26 @@ class JobContext:
 Handler = Callable[[Session, dict[str, Any], JobContext], None]
 
 
+@dataclass(frozen=True, slots=True)
+class External:
+    """A handler whose side effect talks to another system (SMTP, HTTP) and needs no database to do it.
+
+    The worker runs `effect` before opening its transaction, then marks the job done and runs `record` (the
+    handler's own writes, if any) in one short transaction: on SQLite the write lock is never held while a
+    slow server answers. Called as a plain Handler it does both in order, so it works wherever one does.
+    A crash between the effect and the commit repeats the effect on the retry, as it would inside the
+    transaction; the effect should carry the job id (a Message-ID, an idempotency key) so a repeat is known.
+    """
+
+    effect: Callable[[dict[str, Any], JobContext], None]
+    record: Handler | None = None
+
+    def __call__(self, session: Session, payload: dict[str, Any], context: JobContext) -> None:
+        self.effect(payload, context)
+        if self.record is not None:
+            self.record(session, payload, context)
+
+
 class PermanentJobError(Exception):
     """Raised by a handler when retrying cannot help (bad payload, missing row): the job goes dead at once."""
 

@@ -125,11 +125,13 @@ def default_tasks() -> list[PeriodicTask]:
     from partnerpay.alerts.raising import evaluate_due
     from partnerpay.approvals.auto import sweep_due
     from partnerpay.calendars.google_sync import syncs_due
+    from partnerpay.messaging.line_notices import hold_notices_due
     from partnerpay.payouts.scheduled_run import payout_runs_due
 
     return [
         PeriodicTask("payouts.schedule", payout_runs_due, every_seconds=60),
         PeriodicTask("approvals.sweep", sweep_due, every_seconds=300),  # hourly slot (approvals/auto.py)
+        PeriodicTask("messaging.hold_notices", hold_notices_due, every_seconds=60),  # 5-minute slots (messaging)
         PeriodicTask("alerts.evaluate", evaluate_due, every_seconds=300),  # hourly slot (alerts/raising.py)
         PeriodicTask("google_calendar.sync", syncs_due, every_seconds=300),  # quarter-hour slots (calendars)
         PeriodicTask("reports.rollup", _reports_jobs().rollup_due, every_seconds=60),  # 5-minute slots (reports)

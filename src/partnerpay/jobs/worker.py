@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.db.engine import is_postgres, unit_of_work
 from partnerpay.jobs.models import JobStatus, OutboxJob
-from partnerpay.jobs.registry import JobContext, PermanentJobError, Registry
+from partnerpay.jobs.registry import External, Handler, JobContext, PermanentJobError, Registry
 from partnerpay.jobs.scheduler import Scheduler, default_scheduler
 from partnerpay.kit.clock import Clock
 from partnerpay.kit.state import StateMachine
@@ -206,6 +206,18 @@ def run_one(
 
     now = clock.now()
     context = JobContext(job_id=job.id, attempt=job.attempts + 1, now=now)
+    run: Handler | None = handler
+    if isinstance(handler, External):
+        # The side effect first, outside any transaction (see External); then done and its writes together.
+        if not _still_held(session_factory, job):
+            log.warning("outbox job lease lost before run", job_id=job.id, kind=job.kind)
+            return JobOutcome.LOST
+        try:
+            handler.effect(dict(job.payload), context)
+        except Exception as exc:
+            permanent = isinstance(exc, PermanentJobError)
+            return _record_failure(session_factory, job, exc, now=clock.now(), permanent=permanent)
+        run = handler.record
     session = session_factory()
     try:
         # Mark done first: on PostgreSQL this row lock keeps the job from being reclaimed while
@@ -215,7 +227,8 @@ def run_one(
             session.rollback()
             log.warning("outbox job lease lost before run", job_id=job.id, kind=job.kind)
             return JobOutcome.LOST
-        handler(session, dict(job.payload), context)
+        if run is not None:
+            run(session, dict(job.payload), context)
         session.commit()
     except Exception as exc:
         session.rollback()
@@ -224,6 +237,11 @@ def run_one(
     finally:
         session.close()
     return JobOutcome.DONE
+
+
+def _still_held(session_factory: sessionmaker[Session], job: ClaimedJob) -> bool:
+    with session_factory() as session:
+        return session.scalar(select(OutboxJob.id).where(_held_by(job))) is not None
 
 
 def _record_failure(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from partnerpay.integrations.smtp import Email, EmailRejected, InlineImage, Mailer
 from partnerpay.jobs.models import OutboxJob
 from partnerpay.jobs.outbox import enqueue
-from partnerpay.jobs.registry import Handler, JobContext, PermanentJobError
+from partnerpay.jobs.registry import External, JobContext, PermanentJobError
 from partnerpay.kit.errors import ValidationError
 from partnerpay.partners.service import check_email
 
@@ -176,13 +176,15 @@ def masked(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "text": INVITE_TOKEN.sub("/invite/***", text)}
 
 
-def email_handler(mailer: Mailer, *, base_url: str, unsubscribe_secret: str | None = None) -> Handler:
+def email_handler(mailer: Mailer, *, base_url: str, unsubscribe_secret: str | None = None) -> External:
     """The "email.send" job: a refused recipient is permanent (dead job); a network error is retried.
 
-    The Message-ID is made from the job id, so a message sent again after a crash is the same message.
+    The SMTP conversation happens outside the worker's transaction (jobs.registry.External): a slow or
+    failing server never holds SQLite's write lock. The Message-ID is made from the job id, so a message
+    sent again after a crash between sending and marking it done is recognisably the same message.
     """
 
-    def send_email(session: Session, payload: dict[str, Any], context: JobContext) -> None:
+    def send_email(payload: dict[str, Any], context: JobContext) -> None:
         email = email_from_payload(
             payload, base_url=base_url, unsubscribe_secret=unsubscribe_secret, message_id=context.job_id
         )
@@ -190,9 +192,11 @@ def email_handler(mailer: Mailer, *, base_url: str, unsubscribe_secret: str | No
             mailer.send(email)
         except EmailRejected as exc:
             raise PermanentJobError(str(exc)) from exc
+
+    def forget_link(session: Session, payload: dict[str, Any], context: JobContext) -> None:
         redacted = masked(payload)
         if redacted != payload:
             # Commits with the job's "done" mark; a failed send keeps the link for the retry.
             session.execute(update(OutboxJob).where(OutboxJob.id == context.job_id).values(payload=redacted))
 
-    return send_email
+    return External(effect=send_email, record=forget_link)

@@ -140,3 +140,12 @@ class NotificationTemplate(Base):
     body: Mapped[str] = mapped_column(Text)
     updated_by: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LineNotice(Base):
+    """A commission line the partner was told about ("on hold until"): each line is announced once."""
+
+    __tablename__ = "commission_line_notices"
+
+    line_id: Mapped[str] = mapped_column(ForeignKey("commission_lines.id"), primary_key=True)
+    notified_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -41,12 +41,17 @@ def notify_partner_event(
     now: datetime,
     portal: bool = True,
     email: bool = True,
+    to: Sequence[str] | None = None,
 ) -> None:
     """One partner-facing event (kind from templates.KINDS, e.g. "dispute.answered") in the caller's transaction.
 
-    `context` fills the kind's placeholders ({partner}, {program} and {portal_url} are filled in here).
+    `context` fills the kind's placeholders ({partner}, {program} and {portal_url} are filled in here). The
+    email goes to the partner's address, or to each address in `to` (e.g. the partner's portal logins).
     """
-    notify_partners(session, kind=kind, items=[(partner_id, context)], now=now, portal=portal, email=email)
+    addresses = {partner_id: list(to)} if to else None
+    notify_partners(
+        session, kind=kind, items=[(partner_id, context)], now=now, portal=portal, email=email, addresses=addresses
+    )
 
 
 def _partners(session: Session, partner_ids: list[str]) -> dict[str, tuple[str, str, str, str]]:
@@ -71,8 +76,12 @@ def notify_partners(
     now: datetime,
     portal: bool = True,
     email: bool = True,
+    addresses: Mapping[str, Sequence[str]] | None = None,
 ) -> int:
-    """Notify many partners of one kind, each with its own context; returns how many emails were queued."""
+    """Notify many partners of one kind, each with its own context; returns how many emails were queued.
+
+    `addresses` replaces a partner's own email address with others (its portal logins, for instance).
+    """
     if not items:
         return 0
     spec = get_kind(kind)
@@ -93,15 +102,12 @@ def notify_partners(
         if portal:
             notices.append({"partner_id": partner_id, "kind": kind, "text": rendered_subject})
         if email and partner_id not in muted:
-            payload: dict[str, Any] = {
-                "to": address,
-                "subject": rendered_subject,
-                "text": text[:MAX_TEXT],
-                "kind": kind,
-            }
-            if not spec.transactional:
-                payload["unsubscribe"] = {"partner_id": partner_id, "kind": kind}
-            emails.append(payload)
+            for to in (addresses or {}).get(partner_id) or [address]:
+                payload: dict[str, Any] = {"to": to, "subject": rendered_subject, "text": text[:MAX_TEXT]}
+                payload["kind"] = kind
+                if not spec.transactional:
+                    payload["unsubscribe"] = {"partner_id": partner_id, "kind": kind}
+                emails.append(payload)
     if notices:
         enqueue(session, NOTIFY_PARTNER, notices, now=now)
     if emails:

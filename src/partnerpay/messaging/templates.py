@@ -57,21 +57,22 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "commission.on_hold",
-            "Commission on hold",
+            "New commission on hold",
             True,
-            ("amount", "hold_until", "explanation", "link"),
+            ("count", "amount", "hold_until", "explanation", "link"),
             "New commission of {amount}, on hold until {hold_until} ({program})",
-            "Hello {partner},\n\nyou earned a commission of {amount}: {explanation}\n\nIt is on hold until "
-            "{hold_until} (the refund window) and becomes payable after that.\n\nDetails: {link}" + _SIGN,
+            "Hello {partner},\n\nyou earned {count} new commission(s), {amount} in all:\n\n{explanation}\n\n"
+            "It is on hold until {hold_until} (the refund window) and becomes payable after that.\n\n"
+            "Details: {link}" + _SIGN,
         ),
         Kind(
             "update.requested",
             "Update requested on a lead or deal",
             False,
-            ("item", "question", "due", "link"),
-            "Update requested on {item} ({program})",
+            ("item", "question", "reminder", "link"),
+            "{program}: {reminder}an update on {item}, please",
             "Hello {partner},\n\nthe {program} team asks for an update on {item}:\n\n{question}\n\n"
-            "Please answer by {due}: {link}" + _SIGN,
+            "Answer in one click in the partner portal: {link}\n",
         ),
         Kind(
             "dispute.answered",
@@ -99,6 +100,24 @@ KINDS: dict[str, Kind] = {
         ),
     )
 }
+# Payout status emails (payouts/notices.py): the default wording is the notice's own sentence.
+_PAYOUT = ("amount", "date", "reason", "payout", "link")
+_PAYOUT_TAIL = "\n\nPayout {payout}: {link}\n\nThis is a transactional message about money you are owed."
+for _name, _label, _subject, _sentence in (
+    ("payout.approved", "Payout approved", "Your payout of {amount} was approved ({program})",
+     "Your payout of {amount} was approved on {date}; it is sent with the program's next transfer."),
+    ("payout.sent", "Payout sent", "Your payout of {amount} is on its way ({program})",
+     "Your payout of {amount} was sent on {date}; it is paid when the bank confirms the transfer."),
+    ("payout.paid", "Payout paid", "Your payout of {amount} was paid ({program})",
+     "Your payout of {amount} was paid on {date}."),
+    ("payout.failed", "Payout failed", "Your payout of {amount} could not be paid ({program})",
+     "Your payout of {amount} failed on {date}: {reason}. The amount is back in your balance and goes into the "
+     "next payout; check your payout method."),
+    ("payout.returned", "Payout returned", "Your payout of {amount} was returned by the bank ({program})",
+     "Your payout of {amount} was returned on {date}: {reason}. The amount is back in your balance and goes into "
+     "the next payout; check your payout method."),
+):  # fmt: skip
+    KINDS[_name] = Kind(_name, _label, True, _PAYOUT, _subject, _sentence + _PAYOUT_TAIL)
 NON_TRANSACTIONAL = tuple(k.name for k in KINDS.values() if not k.transactional)
 
 

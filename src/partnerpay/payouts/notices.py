@@ -5,20 +5,20 @@ Both go through the outbox in the caller's transaction, so nothing is sent for a
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnerpay.jobs.outbox import enqueue
 from partnerpay.kit.money import format_money
-from partnerpay.messaging.email import BASE_URL, EMAIL_SEND
-from partnerpay.partners.models import Partner
-from partnerpay.programs.models import Program
+from partnerpay.messaging.email import BASE_URL
+from partnerpay.messaging.notify import notify_partners
 
 NOTIFY_PARTNER = "notify.partner"  # handled by jobs/handlers.py::notify_partner
+EMAIL_KINDS = {"sending": "payout.sent"}  # the email kind of a status, when it is not payout.<status>
 
 
 class PayoutLike(Protocol):
@@ -76,33 +76,22 @@ def notify_outcomes(
     approved and sent, so the partner hears of every step."""
     if not changes:
         return
-    partner_ids = sorted({p.partner_id for p, _, _, _ in changes})
-    partners: dict[str, tuple[str, str]] = {}
-    for start in range(0, len(partner_ids), 500):
-        for pid, email, program_name in session.execute(
-            select(Partner.id, Partner.email, Program.name)
-            .join(Program, Program.id == Partner.program_id)
-            .where(Partner.id.in_(partner_ids[start : start + 500]))
-        ):
-            partners[pid] = (email, program_name)
     payloads = []
-    emails = []
+    # The emails use the program's template for the kind (messaging/templates.py; the default is the sentence
+    # below), grouped by kind so a settled batch of thousands is a few bulk inserts.
+    emails: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for payout, status, at, reason in changes:
         amount = format_money(payout.amount, payout.currency)
-        headline, sentence = describe(status, amount, at, reason)
+        _, sentence = describe(status, amount, at, reason)
         payloads.append({"partner_id": payout.partner_id, "kind": f"payout.{status}", "text": sentence})
-        email, program_name = partners[payout.partner_id]
-        # One job list, not enqueue_email per payout: a settled batch may hold thousands; the addresses were
-        # checked when the partners were created.
-        emails.append(
-            {
-                "to": email,
-                "subject": " ".join(f"{headline} ({program_name})".split())[:200],
-                "text": (
-                    f"{sentence}\n\nPayout {payout.id}: {BASE_URL}/portal/payouts/{payout.id}\n\n"
-                    "This is a transactional message about money you are owed."
-                ),
-            }
-        )
+        context = {
+            "amount": amount,
+            "date": _day(at),
+            "reason": reason or "",
+            "payout": payout.id,
+            "link": f"{BASE_URL}/portal/payouts/{payout.id}",
+        }
+        emails[EMAIL_KINDS.get(status, f"payout.{status}")].append((payout.partner_id, context))
     enqueue(session, NOTIFY_PARTNER, payloads, now=now)
-    enqueue(session, EMAIL_SEND, emails, now=now)
+    for kind, items in sorted(emails.items()):
+        notify_partners(session, kind=kind, items=items, now=now, portal=False)

@@ -155,8 +155,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("program_id", "kind", name="uq_notification_templates_program_id_kind"),
     )
 
+    op.create_table(
+        "commission_line_notices",
+        sa.Column("line_id", sa.String(length=40), nullable=False),
+        sa.Column("notified_at", TZ, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["line_id"], ["commission_lines.id"], name="fk_commission_line_notices_line_id_commission_lines"
+        ),
+        sa.PrimaryKeyConstraint("line_id", name="pk_commission_line_notices"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("commission_line_notices")
     op.drop_table("notification_templates")
     op.drop_table("notification_preferences")
     op.drop_index("ix_announcement_recipients_partner_id", table_name="announcement_recipients")

@@ -54,9 +54,10 @@ NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)
 CHUNK = 200_000
 
 
-def make_world(factory: sessionmaker[Session], size: str) -> tuple[str, dict[tuple[str, str], tuple[int, int]]]:
+def make_world(
+    factory: sessionmaker[Session], n_partners: int, n_lines: int
+) -> tuple[str, dict[tuple[str, str], tuple[int, int]]]:
     """Program, partners, methods, accounts and lines, written raw; returns the expected payouts (recount)."""
-    n_partners, n_lines = SIZES[size]
     rng = random.Random(7)
     with factory() as s:
         program = create_program(s, actor=SYSTEM, name="Close", currency="EUR", hold_days=0, now=NOW)
@@ -218,15 +219,19 @@ def main() -> None:
     parser.add_argument("--size", choices=sorted(SIZES), default="ci")
     parser.add_argument("--db", choices=sorted(TARGETS), default="sqlite")
     parser.add_argument("--repeat", type=int, default=3)
+    # In-between sizes, to see how the times grow (e.g. --partners 20000 --lines 2000000).
+    parser.add_argument("--partners", type=int, help="overrides the size's partner count")
+    parser.add_argument("--lines", type=int, help="overrides the size's line count")
     args = parser.parse_args()
+    n_partners = args.partners or SIZES[args.size][0]
+    n_lines = args.lines or SIZES[args.size][1]
     with fresh_database(args.db) as url, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         engine = make_engine(url)
         factory = make_session_factory(engine)
         t0 = time.perf_counter()
-        program_id, expected = make_world(factory, args.size)
-        print(f"setup: {SIZES[args.size][0]} partners, {SIZES[args.size][1]} lines in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)  # fmt: skip
+        program_id, expected = make_world(factory, n_partners, n_lines)
+        print(f"setup: {n_partners} partners, {n_lines} lines in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         ours, raw = alternate(
             args.repeat, lambda: run_ours(factory, program_id, out), lambda: run_raw(engine, program_id, out)
         )

@@ -36,6 +36,7 @@ from partnerpay.demo.integrations import extras as integration_extras
 from partnerpay.demo.onboarding import Cast, Extra, accept_in_portal, extras, welcome
 from partnerpay.demo.story import Action, Kind, Story, tell
 from partnerpay.demo.tracking import extras as tracking_extras
+from partnerpay.disputes.demo import extras as dispute_extras
 from partnerpay.events.models import Customer, Event
 from partnerpay.events.schemas import EventIn
 from partnerpay.events.service import record_event
@@ -80,7 +81,7 @@ def build_demo(factory: sessionmaker[Session], *, clock: Clock, password: str, s
         return existing
     story = tell(clock.now(), seed)
     cast = _setup(factory, story, password)
-    later = tracking_extras(story.now, seed) + integration_extras(story.now)
+    later = tracking_extras(story.now, seed) + integration_extras(story.now) + dispute_extras(story.now)
     pending = sorted(extras(story.now, seed) + later, key=lambda e: e.at)
     for step in story.steps:
         while pending and pending[0].at <= step.actions[0].at:

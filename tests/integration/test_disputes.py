@@ -3,6 +3,7 @@ by adjustment or rejection (audited, the partner told), the SLA, and the data th
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -23,9 +24,12 @@ from partnerpay.disputes.models import Dispute, DisputeStatus
 from partnerpay.disputes.rules import MACHINE, sla_text
 from partnerpay.jobs.models import OutboxJob
 from partnerpay.kit.clock import FixedClock
+from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.errors import Conflict, Forbidden, InvalidTransition, NotFound, PartnerpayError, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.tracking.models import Click
+from partnerpay.webhooks_out.models import WebhookEvent
+from partnerpay.webhooks_out.subscriptions import create_subscription
 from tests import factories
 
 PASSWORD = "correct horse battery"
@@ -310,3 +314,18 @@ def test_every_sequence_moves_only_along_the_machine_and_audits_each_move(
                                                                CommissionLine.partner_id == acme.id)).all()  # fmt: skip
     assert len(adjustments) == (1 if expected is S.RESOLVED_ADJUSTED else 0)
     assert (stored.adjustment_line_id is not None) == (expected is S.RESOLVED_ADJUSTED)
+
+
+class TestWebhooks:
+    def test_each_change_emits_dispute_updated_to_subscribers(
+        self, session: Session, clock: FixedClock, world: dict[str, Any]
+    ) -> None:
+        box, url = SecretBox("k" * 40), "https://hooks.example.com/pp"
+        create_subscription(session, actor=world["manager"], box=box, program_id=world["program"].id, url=url,
+                            event_types=["dispute.updated"], now=clock.now())  # fmt: skip
+        d = wrong_amount(session, world, clock)
+        service.resolve(session, actor=world["manager"], dispute_id=d.id, action="reject", reason="no", now=clock.now())
+        bodies = [json.loads(e.body) for e in session.scalars(select(WebhookEvent).order_by(WebhookEvent.id))]
+        assert [b["type"] for b in bodies] == ["dispute.updated"] * 3
+        assert [b["data"]["status"] for b in bodies] == ["open", "in_review", "rejected"]
+        assert {b["data"]["id"] for b in bodies} == {d.id}

@@ -35,12 +35,14 @@ from partnerpay.disputes.rules import (
     check_text,
     due_at,
 )
+from partnerpay.disputes.schemas import DisputeOut
 from partnerpay.kit.errors import Conflict, Forbidden, NotFound, ValidationError
 from partnerpay.kit.ids import new_id
 from partnerpay.kit.money import check_minor_units
 from partnerpay.partners.service import get_partner
 from partnerpay.programs.models import Program
 from partnerpay.programs.service import get_program
+from partnerpay.webhooks_out.emit import dispute_updated
 
 S = DisputeStatus
 
@@ -53,6 +55,12 @@ def snapshot(d: Dispute) -> dict[str, Any]:
         "due_at": d.due_at.isoformat(), "resolution_reason": d.resolution_reason,
         "adjustment_line_id": d.adjustment_line_id,
     }  # fmt: skip
+
+
+def announce(session: Session, dispute: Dispute, *, now: datetime) -> None:
+    """Outgoing webhook dispute.updated, in the same transaction as the change (subscribers get it after commit)."""
+    dispute_updated(session, program_id=dispute.program_id, now=now,
+                    dispute=DisputeOut.model_validate(dispute).model_dump(mode="json"))  # fmt: skip
 
 
 def sla_days(session: Session, program_id: str) -> int:
@@ -150,6 +158,7 @@ def open_dispute(
     session.flush()
     audit.record(session, actor=actor, action="dispute.open", object_type="dispute", object_id=dispute.id,
                  program_id=program.id, after={**snapshot(dispute), "description": text}, now=now)  # fmt: skip
+    announce(session, dispute, now=now)
     return dispute
 
 
@@ -164,6 +173,7 @@ def transition(
     session.refresh(dispute)
     audit.record(session, actor=actor, action=f"dispute.{to.value}", object_type="dispute", object_id=dispute.id,
                  program_id=dispute.program_id, before=before, after=snapshot(dispute), now=now)  # fmt: skip
+    announce(session, dispute, now=now)
     return dispute
 
 

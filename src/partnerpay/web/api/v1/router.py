@@ -36,10 +36,12 @@ from partnerpay.web.api.v1 import (
     reports,
     stats,
     tax,
+    webhook_subscriptions,
     webhooks,
     webhooks_hubspot,
     webhooks_shopify,
 )
+from partnerpay.web.api.v1 import alerts as alerts_routes
 from partnerpay.web.api.v1 import statements as statements_routes
 
 api = APIRouter(prefix="/api/v1")
@@ -74,3 +76,5 @@ api.include_router(audit.router)  # GET /audit, /audit/export, /audit/chain (iss
 api.include_router(calendar.router)  # Google Calendar status and sync of a program (issue 8 part 6)
 api.include_router(disputes.router)  # disputes, their evidence and resolution (issue 8 part 2)
 api.include_router(reports.router)  # dashboards data and the weekly report schedule (issue 8 parts 5, 8)
+api.include_router(alerts_routes.router)  # alert rules and alerts (issue 8 part 4)
+api.include_router(webhook_subscriptions.router)  # outgoing webhooks and their delivery log (issue 8 part 9)

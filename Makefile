@@ -43,7 +43,7 @@ pytest: venv browser
 
 test: lint typecheck pytest
 
-BENCHES := ledger_post_batch partner_import click_redirect ingest_http commission_eval period_close
+BENCHES := ledger_post_batch partner_import click_redirect ingest_http commission_eval period_close reports
 
 bench: venv
 	@for b in $(BENCHES); do $(BIN)/python bench/$$b.py --size ci --db sqlite || exit 1; \

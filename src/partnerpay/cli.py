@@ -35,6 +35,7 @@ from partnerpay.fx.cli import fx
 from partnerpay.kit.clock import FixedClock, SystemClock
 from partnerpay.logs import configure as configure_logs
 from partnerpay.plans.cli_simulate import plans
+from partnerpay.reports.cli import reports
 
 app = typer.Typer(
     name="partnerpay",
@@ -57,6 +58,7 @@ app.add_typer(commissions, name="commissions")
 app.add_typer(plans, name="plans")
 app.add_typer(tax, name="tax")  # 1099-NEC report, sealed exports (issue 7 part 8)
 app.add_typer(approvals, name="approvals")
+app.add_typer(reports, name="reports")  # dashboard rollups by hand (issue 8 part 8)
 app.add_typer(statements, name="statements")  # verify a statement file, export one (issue 8 part 1)
 
 

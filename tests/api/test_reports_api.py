@@ -17,7 +17,7 @@ from partnerpay.events.models import Customer
 from partnerpay.partners.service import add_partner_user
 from partnerpay.reports.rollups import roll_up
 from tests.api.conftest import Api
-from tests.api.test_pages import PASSWORD, login
+from tests.api.test_pages import PASSWORD, csrf_of, login
 from tests.stats_rows import Rows
 
 
@@ -150,3 +150,44 @@ class TestReportSchedule:
         assert response.status_code == 422, response.text
         assert response.json()["error"]["field"] == field
         assert api.client.get(path, headers=api.headers()).json()["configured"] is False
+
+
+class TestPages:
+    def test_the_console_overview_and_its_live_fragment(self, api: Api, setup: Setup) -> None:
+        client = login(api.client, "pm@example.com")
+        page = client.get(f"/reports/programs/{setup.program_id}")
+        assert page.status_code == 200
+        assert "Top partners" in page.text and "Acme Media" in page.text and 'hx-trigger="every 30s"' in page.text
+        assert "/static/uplot.min.js" in page.text and "<svg" in page.text  # the script chart and its fallback
+        live = client.get(f"/reports/programs/{setup.program_id}", headers={"HX-Request": "true"})
+        assert live.status_code == 200 and "<html" not in live.text and 'id="report-live"' in live.text
+        assert client.get("/reports").status_code == 200
+        assert client.get("/static/uplot.min.js").text.startswith("/*! uPlot v1.6.32")
+
+    def test_the_weekly_preview_and_the_schedule_form(self, api: Api, setup: Setup) -> None:
+        client = login(api.client, "pm@example.com")
+        preview = client.get(f"/reports/programs/{setup.program_id}/weekly")
+        assert (
+            preview.status_code == 200
+            and "<iframe" in preview.text
+            and "Weekly report: Reports program" in preview.text
+        )
+        path = f"/reports/programs/{setup.program_id}/schedule"
+        token = csrf_of(client, path)
+        form = {"csrf_token": token, "enabled": "true", "weekday": "tuesday", "hour": "7", "minute": "15",
+                "timezone": "Europe/Paris", "staff_ids": setup.staff_id}  # fmt: skip
+        saved = client.post(path, data=form)
+        assert saved.status_code == 200 and "Weekly report on: Tuesdays at 07:15 Europe/Paris" in saved.text
+        bad = client.post(path, data={**form, "timezone": "<b>Nowhere</b>"})
+        assert bad.status_code == 422 and "&lt;b&gt;Nowhere&lt;/b&gt;" in bad.text and "<b>Nowhere" not in bad.text
+        assert client.post(path, data={**form, "csrf_token": "wrong"}).status_code in (400, 403)
+
+    def test_a_partner_sees_its_own_earnings_and_no_console_report(self, api: Api, setup: Setup) -> None:
+        client = login(api.client, "me@acme.example", portal=True)
+        page = client.get("/portal/earnings")
+        assert page.status_code == 200 and "Earnings over time" in page.text
+        assert f"/api/v1/reports/partners/{setup.acme_id}/series" in page.text
+        assert setup.beta_id not in page.text
+        assert 'hx-get="/portal/earnings"' in client.get("/portal").text
+        console = client.get(f"/reports/programs/{setup.program_id}", follow_redirects=False)
+        assert console.status_code in (303, 401, 403, 404)

@@ -14,19 +14,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
+from partnerpay.auth.actor import ROLE_SCOPES, Actor, ActorType
+from partnerpay.cli import app
+from partnerpay.commissions.decisions import reject_lines
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.db.bulk import bulk_insert
 from partnerpay.deals.models import Deal, Lead
 from partnerpay.events.models import Customer, Event
 from partnerpay.kit.ids import new_id, new_ids
-from partnerpay.reports.models import PartnerDay, PartnerMoney, ProgramDay, ProgramMoney
+from partnerpay.reports.models import CommissionStatusTotal, PartnerDay, PartnerMoney, ProgramDay, ProgramMoney
 from partnerpay.reports.rollups import COUNTS, MONEY, id_floor, ranges, roll_up
 from tests import factories
+from tests.integration.test_cli import cli  # noqa: F401  (the fixture)
 
 T0 = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 CLICK_COLUMNS = ("id", "program_id", "partner_id", "code", "at", "ua_class", "destination")
 _programs = count()
+FINANCE = Actor(ActorType.STAFF, "usr_finance", ROLE_SCOPES["finance"])
 
 Key = tuple[str, date]  # partner ('' for none) and day
 
@@ -294,6 +300,31 @@ class TestRollUp:
         assert program_days[T0.date()]["clicks"] == 3
 
 
+class TestChangesInPlace:
+    def test_a_line_rejected_later_leaves_the_day_it_was_created(self, session: Session) -> None:
+        """Through the real services: an event makes a line; its rejection days later is read from the ledger."""
+        program = factories.program(session, T0, name="Rejections")
+        partner = factories.partner(session, program, T0, name="Rejected")
+        made = T0 - timedelta(days=5)
+        [line] = factories.event(
+            session, program, made, external_id="inv-1", customer="c-1", amount=10_000, partner_id=partner.id
+        )
+        session.flush()
+        roll_up(session, now=made)
+        day = made.date()
+        money = select(PartnerMoney.commissions).where(PartnerMoney.partner_id == partner.id, PartnerMoney.day == day)
+        assert session.scalar(money) == line.amount == 2_000
+        reject_lines(session, actor=FINANCE, ids=[line.id], reason="duplicate", now=T0)
+        session.flush()
+        result = roll_up(session, now=T0, lag=timedelta(0))
+        assert day in result.days[program.id]
+        assert session.scalar(money) == 0  # nothing earned that day any more (its revenue stays)
+        statuses = select(CommissionStatusTotal.status, CommissionStatusTotal.amount).where(
+            CommissionStatusTotal.partner_id == partner.id
+        )
+        assert session.execute(statuses).all() == [("rejected", 2_000)]
+
+
 class TestWatermarks:
     def test_id_floor_goes_back_by_the_lag_and_keeps_the_prefix(self) -> None:
         mark = new_id("clk")
@@ -308,3 +339,18 @@ class TestWatermarks:
     def test_days_group_into_contiguous_ranges(self, days: list[int], expected: list[tuple[int, int]]) -> None:
         d = [date(2026, 1, x) for x in days]
         assert ranges(d) == [(date(2026, 1, a), date(2026, 1, b)) for a, b in expected]
+
+
+class TestRollupCommand:
+    def test_rollup_then_rebuild_from_the_shell(self, cli: CliRunner, session: Session) -> None:  # noqa: F811
+        world = new_world(session)
+        world.clicks(world.partners[0], T0, 2)
+        session.commit()
+        first = cli.invoke(app, ["reports", "rollup"])
+        assert first.exit_code == 0, first.output
+        assert "Rebuilt the rollups of" in first.output  # the first run builds everything
+        again = cli.invoke(app, ["reports", "rollup"])
+        assert again.exit_code == 0 and "Re-rolled" in again.output
+        assert cli.invoke(app, ["reports", "rollup", "--rebuild"]).exit_code == 0
+        session.expire_all()
+        assert world.actual() == world.expected()

@@ -139,10 +139,14 @@ class TopPartner:
     currency: str
 
 
-def top_partners_statement(program_id: str, start: date, end: date, currency: str, limit: int) -> AnySelect:
-    """Partners ranked by revenue in `currency`, then conversions, then clicks: each rollup grouped first,
-    then the union grouped by partner (no join of the two rollups row by row)."""
+def top_partners_statement() -> AnySelect:
+    """Partners ranked by revenue in `currency`, then conversions, then clicks: the two rollups' rows of the
+    range in one union, grouped by partner (no join of the two row by row). Built once with bound parameters
+    (program_id, start, end, currency, limit): a dashboard polls it."""
     zero = literal(0)
+    program_id: Any = bindparam("program_id")
+    start: Any = bindparam("start")
+    end: Any = bindparam("end")
     counts = select(
         PartnerDay.partner_id.label("pid"),
         PartnerDay.clicks.label("clicks"),
@@ -169,7 +173,7 @@ def top_partners_statement(program_id: str, start: date, end: date, currency: st
         PartnerMoney.program_id == program_id,
         PartnerMoney.day >= start,
         PartnerMoney.day <= end,
-        PartnerMoney.currency == currency,
+        PartnerMoney.currency == bindparam("currency"),
         PartnerMoney.partner_id != NO_PARTNER,
     )
     both = union_all(counts, money).subquery()
@@ -179,7 +183,7 @@ def top_partners_statement(program_id: str, start: date, end: date, currency: st
         .group_by(both.c.pid)
         .order_by(func.sum(both.c.revenue).desc(), func.sum(both.c.conversions).desc(), func.sum(both.c.clicks).desc())
         .order_by(both.c.pid)
-        .limit(limit)
+        .limit(bindparam("limit"))
         .subquery()
     )
     return (
@@ -189,12 +193,15 @@ def top_partners_statement(program_id: str, start: date, end: date, currency: st
     )
 
 
+_TOP = top_partners_statement()
+
+
 def top_partners(
     session: Session, *, program_id: str, currency: str, start: date, end: date, limit: int = 10
 ) -> list[TopPartner]:
     """The program's best partners of the range (at most `limit`, up to 500)."""
-    limit = max(1, min(limit, MAX_TOP))
-    rows = session.execute(top_partners_statement(program_id, start, end, currency, limit))
+    params = {"program_id": program_id, "start": start, "end": end, "currency": currency}
+    rows = session.connection().execute(_TOP, {**params, "limit": max(1, min(limit, MAX_TOP))})
     return [
         TopPartner(pid, name, int(c), int(s), int(conv), int(w), int(rev), int(com), currency)
         for pid, name, c, s, conv, w, rev, com in rows

@@ -102,6 +102,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     from partnerpay.web.api.v1.calendar import feed_router as calendar_feed
     from partnerpay.web.console.routes import router as console
     from partnerpay.web.portal.calendar import router as portal_calendar
+    from partnerpay.web.portal.dashboard import router as portal_dashboard
     from partnerpay.web.portal.disputes import router as portal_disputes
     from partnerpay.web.portal.leads import router as portal_leads
     from partnerpay.web.portal.links import router as portal_links
@@ -119,6 +120,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.include_router(portal_leads)
     app.include_router(portal_disputes)  # disputes and missing-commission claims (issue 8 part 2)
     app.include_router(portal_links)
+    app.include_router(portal_dashboard)  # earnings over time (issue 8 part 8)
     app.include_router(portal_payouts)  # payouts with their timelines (issue 7 part 9)
     from partnerpay.web.portal.statements import router as portal_statements  # monthly statements (issue 8 part 1)
     from partnerpay.web.public.statements import router as public_statements  # the public statement check

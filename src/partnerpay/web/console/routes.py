@@ -28,6 +28,7 @@ from partnerpay.web.console import (
     payouts,
     plan_simulate,
     plans,
+    reports,
     tax,
     tracking,
 )
@@ -50,6 +51,7 @@ router.include_router(plan_simulate.router)  # the backtest of a plan
 router.include_router(payout_reconcile.router)  # bank returns upload of a batch (issue 7 part 6)
 router.include_router(approval_policy.router)  # Settings > program > Approvals (issue 7 part 1)
 router.include_router(payout_schedule.router)  # Settings > program > Payout schedule (issue 7 part 2)
+router.include_router(reports.router)  # Reports: dashboard, weekly report preview and schedule (issue 8)
 router.include_router(tax.router)  # 1099-NEC report and sealed export (issue 7 part 8)
 router.include_router(console_statements.router)  # a partner's statements and their downloads (issue 8 part 1)
 router.include_router(audit.router)  # Audit page and History panels (issue 8 part 7)

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.commissions.decisions import approve_lines
+from partnerpay.db.engine import unit_of_work
 from partnerpay.deals.leads import accept_leads, register_lead
 from partnerpay.deals.service import move_deal
 from partnerpay.jobs.handlers import build_registry
@@ -158,6 +159,24 @@ class TestDelivery:
         attempts = session.scalars(select(WebhookAttempt).order_by(WebhookAttempt.number)).all()
         assert [a.status_code for a in attempts] == [500, 200]
         assert attempts[0].response_excerpt.startswith("receiver exploded") and len(attempts[0].response_excerpt) == 500
+
+    def test_the_post_holds_no_database_lock(
+        self, session: Session, session_factory: sessionmaker[Session], clock: FixedClock, hook: Receiver
+    ) -> None:
+        """The receiver writes to partnerpay's database before answering (as a receiver calling our API would):
+        on SQLite that waits for any open writer, so a POST made inside the worker's transaction would time out."""
+        prog = factories.program(session, clock.now())
+        subscribe(session, prog, hook.url, ["commission.created"], clock)
+        one_commission(session, prog, clock)
+
+        def write() -> None:
+            with unit_of_work(session_factory) as other:
+                other.execute(text("UPDATE programs SET name = name"))
+
+        hook.on_request = write
+        run_worker(session, session_factory, clock)
+        [delivery] = deliveries(session)
+        assert delivery.status == DeliveryStatus.DELIVERED, delivery.last_error
 
     def test_backoff_doubles_and_is_capped(self) -> None:
         assert [retry_delay(n).total_seconds() for n in range(1, 6)] == [30, 60, 120, 240, 480]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +43,7 @@ class Receiver:
     # Answers for the next requests, in order: an int status, or ("sleep", seconds) then 200. Then 200 "ok".
     script: list[Any] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_request: Callable[[], None] | None = None  # run before answering (e.g. a database write)
 
     def next_answer(self) -> Any:
         with self.lock:
@@ -58,6 +59,8 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
             state.requests.append(Received(self.path, headers, body))
+            if state.on_request is not None:
+                state.on_request()
             answer = state.next_answer()
             if isinstance(answer, tuple) and answer[0] == "sleep":
                 time.sleep(answer[1])

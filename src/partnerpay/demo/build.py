@@ -43,6 +43,7 @@ from partnerpay.events.service import record_event
 from partnerpay.kit.clock import Clock
 from partnerpay.kit.errors import Conflict, ValidationError
 from partnerpay.kit.money import format_money
+from partnerpay.messaging.demo import extras as messaging_extras
 from partnerpay.partners.models import Partner, PartnerUser
 from partnerpay.partners.service import add_partner_user, create_partner
 from partnerpay.payouts.models import BatchStatus, PayoutBatch
@@ -82,6 +83,7 @@ def build_demo(factory: sessionmaker[Session], *, clock: Clock, password: str, s
     story = tell(clock.now(), seed)
     cast = _setup(factory, story, password)
     later = tracking_extras(story.now, seed) + integration_extras(story.now) + dispute_extras(story.now)
+    later += messaging_extras(story.now)  # conversations and an announcement (issue 8 part 3)
     pending = sorted(extras(story.now, seed) + later, key=lambda e: e.at)
     for step in story.steps:
         while pending and pending[0].at <= step.actions[0].at:

@@ -95,12 +95,12 @@ def build_registry(settings: Settings | None = None) -> Registry:
 
     registry.add(ROLLUP_JOB, rollup_job)  # dashboard rollups brought up to date (reports/rollups.py)
     registry.add(WEEKLY_JOB, weekly_job)  # a program's weekly report email (reports/weekly.py)
-    from partnerpay.webhooks_out.delivery import deliver_handler
-    from partnerpay.webhooks_out.emit import DELIVER_JOB
+    from partnerpay.webhooks_out.delivery import handlers as webhook_handlers
 
     timeout = settings.outgoing_webhook_timeout_seconds if settings is not None else 10.0
     # Outgoing webhooks (issue 8 part 9): the worker opens the subscriptions' sealed secrets.
-    registry.add(DELIVER_JOB, deliver_handler(lambda: (settings or Settings()).secret_box(), timeout_seconds=timeout))
+    for kind, handler in webhook_handlers(lambda: (settings or Settings()).secret_box(), timeout_seconds=timeout):
+        registry.add(kind, handler)
     from partnerpay.alerts.raising import EVALUATE_JOB, evaluate_job
 
     registry.add(EVALUATE_JOB, evaluate_job)  # smart alerts, hourly (alerts/raising.py, issue 8 part 4)

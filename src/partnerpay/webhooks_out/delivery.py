@@ -1,9 +1,11 @@
-"""Delivering an outgoing webhook: the outbox job `webhooks.deliver`, its retries, and replay.
+"""Delivering an outgoing webhook: the outbox jobs of an attempt, its retries, and replay.
 
-Each attempt is one job. It POSTs the event's stored body, signed for this attempt's time, records the
-attempt (status code, the first bytes of the answer, duration) and then either marks the delivery delivered
-(2xx), queues the next attempt after an exponential backoff, or gives up (dead) after MAX_ATTEMPTS. The
-attempt is written with the job's "done" mark, so the log never loses one that was made.
+An attempt is two jobs. `webhooks.deliver` (a short transaction) reads the delivery and its subscription as
+they are now (a subscription turned off ends the delivery) and queues `webhooks.post` with the URL, the
+event's stored body and the sealed secrets. `webhooks.post` signs for this moment and POSTs outside any
+transaction (jobs.registry.External: a slow receiver never holds SQLite's write lock), then records the
+attempt (status code, the first bytes of the answer, duration) and marks the delivery delivered (2xx), queues
+the next `webhooks.deliver` after an exponential backoff, or gives up (dead) after MAX_ATTEMPTS.
 
 Delivery is at least once: should the worker die between the receiver's 2xx and the commit, the attempt is
 made again. Receivers deduplicate on the Partnerpay-Event-Id header, which every attempt and replay of an
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
 from partnerpay.jobs.outbox import enqueue
-from partnerpay.jobs.registry import Handler, JobContext, PermanentJobError
+from partnerpay.jobs.registry import External, Handler, JobContext, PermanentJobError
 from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound
 from partnerpay.kit.ids import new_id
@@ -37,13 +39,14 @@ from partnerpay.webhooks_out.models import (
     WebhookEvent,
     WebhookSubscription,
 )
-from partnerpay.webhooks_out.subscriptions import open_secrets
+from partnerpay.webhooks_out.subscriptions import secrets_of
 
 MAX_ATTEMPTS = 8
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 6 * 3600
 EXCERPT_CHARS = 500
 USER_AGENT = "partnerpay-webhooks/1"
+POST_JOB = "webhooks.post"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 # (url, body, headers, timeout) → (status code, answer text); tests and the handler share the real one.
@@ -64,7 +67,9 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
         return response.status_code, response.text[: EXCERPT_CHARS * 2]
 
 
-def _load(session: Session, delivery_id: str) -> tuple[WebhookDelivery, WebhookSubscription, WebhookEvent]:
+def _load(session: Session, delivery_id: Any) -> tuple[WebhookDelivery, WebhookSubscription, WebhookEvent]:
+    if not isinstance(delivery_id, str):
+        raise PermanentJobError(f"payload field 'delivery_id' must be a string, got {delivery_id!r}")
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is None:
         raise PermanentJobError(f"webhook delivery {delivery_id} does not exist")
@@ -75,54 +80,78 @@ def _load(session: Session, delivery_id: str) -> tuple[WebhookDelivery, WebhookS
     return delivery, sub, event
 
 
-def _attempt(
-    post: Poster, sub: WebhookSubscription, event: WebhookEvent, delivery: WebhookDelivery, secrets: list[str],
-    *, timestamp: int, timeout: float,
-) -> tuple[int | None, str, str | None, int]:  # fmt: skip
-    body = event.body.encode()
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        signing.SIGNATURE_HEADER: signing.sign(body, secrets, timestamp),
-        signing.EVENT_ID_HEADER: event.id,
-        signing.EVENT_TYPE_HEADER: event.type,
-        signing.DELIVERY_ID_HEADER: delivery.id,
-    }
-    started = time.monotonic()
-    status: int | None
-    try:
-        status, text = post(sub.url, body, headers, timeout)
-        error = None if 200 <= status < 300 else f"the receiver answered HTTP {status}"
-    except httpx.TimeoutException:
-        status, text, error = None, "", f"no answer within {timeout:g} s (timeout)"
-    except httpx.HTTPError as exc:
-        status, text, error = None, "", f"{type(exc).__name__}: {exc}"[:500]
-    duration_ms = int((time.monotonic() - started) * 1000)
-    return status, text[:EXCERPT_CHARS], error, duration_ms
+def _current(delivery: WebhookDelivery, context: JobContext) -> bool:
+    """Whether this job is the delivery's next step (not delivered, not given up, not superseded)."""
+    open_states = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
+    return delivery.status in open_states and delivery.job_id == context.job_id
 
 
-def deliver_handler(
+def prepare(session: Session, payload: dict[str, Any], context: JobContext) -> None:
+    """Job `webhooks.deliver` {delivery_id}: a short transaction that reads the subscription as it is now and
+    queues the HTTP attempt (`webhooks.post`) with what it needs: the URL, the body, the sealed secrets."""
+    delivery, sub, event = _load(session, payload.get("delivery_id"))
+    if not _current(delivery, context):
+        return  # delivered, given up, or this job was superseded: nothing to do
+    if not sub.active:
+        delivery.status, delivery.job_id, delivery.next_attempt_at = DeliveryStatus.DEAD.value, None, None
+        delivery.last_error = "the subscription was disabled before this attempt"
+        return
+    step = {"delivery_id": delivery.id, "url": sub.url, "sealed": sub.sealed, "event_id": event.id,
+            "event_type": event.type, "body": event.body}  # fmt: skip
+    [delivery.job_id] = enqueue(session, POST_JOB, [step], now=context.now, max_attempts=3)
+
+
+# What an attempt found, from the HTTP step (no database) to the step that records it (same worker, same run).
+_outcomes: dict[str, tuple[int, int | None, str, str | None, int]] = {}
+
+
+def _text(payload: dict[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str):
+        raise PermanentJobError(f"payload field {name!r} must be a string")
+    return value
+
+
+def post_handler(
     box: Callable[[], SecretBox], *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, post: Poster = http_post
-) -> Handler:
-    """The `webhooks.deliver` job {delivery_id}: one attempt, recorded; the next one queued when it failed."""
+) -> External:
+    """Job `webhooks.post`: the POST runs outside the worker's transaction (jobs.registry.External), so a slow
+    receiver never holds SQLite's write lock; then the attempt is recorded and, after a failure, the next
+    `webhooks.deliver` is queued after the backoff (or the delivery given up)."""
 
-    def deliver(session: Session, payload: dict[str, Any], context: JobContext) -> None:
-        delivery_id = payload.get("delivery_id")
-        if not isinstance(delivery_id, str):
-            raise PermanentJobError(f"payload field 'delivery_id' must be a string, got {delivery_id!r}")
-        delivery, sub, event = _load(session, delivery_id)
-        open_states = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
-        if delivery.status not in open_states or delivery.job_id != context.job_id:
-            return  # delivered, given up, or this job was superseded: nothing to do
-        now = context.now
-        if not sub.active:
-            delivery.status, delivery.job_id, delivery.next_attempt_at = DeliveryStatus.DEAD.value, None, None
-            delivery.last_error = "the subscription was disabled before this attempt"
+    def attempt(payload: dict[str, Any], context: JobContext) -> None:
+        body = _text(payload, "body").encode()
+        timestamp = int(context.now.timestamp())
+        secrets = secrets_of(_text(payload, "sealed"), box(), context.now)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            signing.SIGNATURE_HEADER: signing.sign(body, secrets, timestamp),
+            signing.EVENT_ID_HEADER: _text(payload, "event_id"),
+            signing.EVENT_TYPE_HEADER: _text(payload, "event_type"),
+            signing.DELIVERY_ID_HEADER: _text(payload, "delivery_id"),
+        }
+        started = time.monotonic()
+        status: int | None
+        try:
+            status, text = post(_text(payload, "url"), body, headers, timeout_seconds)
+            error = None if 200 <= status < 300 else f"the receiver answered HTTP {status}"
+        except httpx.TimeoutException:
+            status, text, error = None, "", f"no answer within {timeout_seconds:g} s (timeout)"
+        except httpx.HTTPError as exc:
+            status, text, error = None, "", f"{type(exc).__name__}: {exc}"[:500]
+        duration_ms = int((time.monotonic() - started) * 1000)
+        _outcomes[context.job_id] = (timestamp, status, text[:EXCERPT_CHARS], error, duration_ms)
+
+    def record(session: Session, payload: dict[str, Any], context: JobContext) -> None:
+        outcome = _outcomes.pop(context.job_id, None)
+        if outcome is None:
+            raise RuntimeError("the attempt's outcome is missing (the HTTP step did not run in this process)")
+        timestamp, status, text, error, duration_ms = outcome
+        delivery = session.get(WebhookDelivery, _text(payload, "delivery_id"))
+        if delivery is None or not _current(delivery, context):
             return
-        timestamp = int(now.timestamp())
-        status, text, error, duration_ms = _attempt(
-            post, sub, event, delivery, open_secrets(sub, box(), now), timestamp=timestamp, timeout=timeout_seconds
-        )
+        now = context.now
         delivery.attempts += 1
         session.add(
             WebhookAttempt(delivery_id=delivery.id, number=delivery.attempts, at=now, signed_at=timestamp,
@@ -140,7 +169,14 @@ def deliver_handler(
             delivery.status, delivery.job_id, delivery.next_attempt_at = DeliveryStatus.RETRYING.value, job_id, when
         session.flush()
 
-    return deliver
+    return External(effect=attempt, record=record)
+
+
+def handlers(
+    box: Callable[[], SecretBox], *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, post: Poster = http_post
+) -> list[tuple[str, Handler]]:
+    """The two jobs of a delivery attempt, for jobs.handlers.build_registry."""
+    return [(DELIVER_JOB, prepare), (POST_JOB, post_handler(box, timeout_seconds=timeout_seconds, post=post))]
 
 
 def get_delivery(session: Session, actor: Actor, delivery_id: str) -> WebhookDelivery:

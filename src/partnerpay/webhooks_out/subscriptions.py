@@ -61,7 +61,11 @@ def _check_description(raw: Any) -> str:
 
 def open_secrets(subscription: WebhookSubscription, box: SecretBox, now: datetime) -> list[str]:
     """The secrets that sign a delivery now: the current one first, then rotated-out ones still in grace."""
-    stored = box.decrypt(subscription.sealed).get("secrets", [])
+    return secrets_of(subscription.sealed, box, now)
+
+
+def secrets_of(sealed: str, box: SecretBox, now: datetime) -> list[str]:
+    stored = box.decrypt(sealed).get("secrets", [])
     return [s["secret"] for s in stored if s.get("expires_at") is None or datetime.fromisoformat(s["expires_at"]) > now]
 
 

@@ -377,3 +377,23 @@ class TestLifecycle:
         Worker(session_factory, build_registry(), clock=clock).run_pending()
         session.expire_all()
         assert len(session.scalars(select(Alert)).all()) == 1
+
+
+class TestCli:
+    def test_evaluate_now_then_nothing_new(self, database_url: str, session: Session, clock: FixedClock) -> None:
+        from typer.testing import CliRunner
+
+        from partnerpay.cli import app
+
+        prog = factories.program(session, clock.now())
+        owned_partner(session, prog, clock.now(), "Idle", None)
+        rule(session, prog, "partner_inactive", clock.now(), days=1)  # the CLI's clock is the real one: months later
+        session.commit()
+        cli = CliRunner(env={"PARTNERPAY_DATABASE_URL": database_url, "PARTNERPAY_SECRET_KEY": "c" * 40})
+        first = cli.invoke(app, ["alerts", "evaluate", "--program", prog.id])
+        assert first.exit_code == 0, first.output
+        assert "1 alert(s) raised" in first.output and "partner_inactive" in first.output
+        again = cli.invoke(app, ["alerts", "evaluate"])
+        assert again.exit_code == 0 and "No new alert" in again.output
+        unknown = cli.invoke(app, ["alerts", "evaluate", "--program", "prg_nope"])
+        assert unknown.exit_code == 1 and "prg_nope" in unknown.output

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit.models import AuditEntry
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
+from partnerpay.auth.service import create_staff_user
 from partnerpay.deals.leads import accept_leads, register_lead
 from partnerpay.disputes.models import Dispute
 from partnerpay.jobs.models import OutboxJob
@@ -19,6 +20,7 @@ from partnerpay.kit.ids import new_id
 from partnerpay.messaging.attachments import AttachmentStore, store_attachment
 from partnerpay.messaging.models import MessageAttachment, MessageThread, ThreadMessage
 from partnerpay.messaging.threads import get_thread, mark_read, post_message
+from partnerpay.partners.admin import assign_owner
 from partnerpay.partners.models import Partner
 from partnerpay.programs.models import Program
 from tests import factories
@@ -205,3 +207,20 @@ class TestMarkRead:
         mark_read(session, actor=STAFF, thread_id=msg.thread_id, now=clock.now())
         reads = session.scalars(select(AuditEntry.actor_id).where(AuditEntry.action == "thread.read")).all()
         assert reads == [STAFF.id]
+
+
+class TestOwnerIsTold:
+    def test_the_partners_owner_gets_an_email_when_the_partner_writes(
+        self, session: Session, world: tuple[Program, Partner, Partner], clock: FixedClock
+    ) -> None:
+        _, ada, beta = world
+        owner = create_staff_user(session, actor=SYSTEM, email="owner@acme.example", role="manager",
+                                  password="long enough pw", now=clock.now())  # fmt: skip
+        assign_owner(session, actor=SYSTEM, partner_ids=[ada.id], owner_id=owner.id, now=clock.now())
+        msg = post_message(session, author=as_partner(ada), partner_id=ada.id, topic_type="general", topic_id=None,
+                           subject="Co-marketing", body="Webinar in Q3?", now=clock.now())  # fmt: skip
+        post_message(session, author=as_partner(beta), partner_id=beta.id, topic_type="general", topic_id=None,
+                     subject="No owner", body="Anyone?", now=clock.now())  # fmt: skip
+        (mail,) = jobs(session, "email.send")
+        assert mail.payload["to"] == "owner@acme.example" and mail.payload["subject"] == "Ada Blog: Co-marketing"
+        assert "Webinar in Q3?" in mail.payload["text"] and f"/messages/{msg.thread_id}" in mail.payload["text"]

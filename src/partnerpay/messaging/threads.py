@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor, ActorType
+from partnerpay.auth.models import StaffUser
 from partnerpay.db.base import Base
 from partnerpay.deals.models import Deal
 from partnerpay.kit.errors import Forbidden, NotFound, ValidationError
@@ -258,7 +259,9 @@ def post_message(
         },
         now=now,
     )
-    if side != "partner":
+    if side == "partner":
+        _tell_owner(session, partner, thread, message, now=now)
+    else:
         from partnerpay.messaging.notify import notify_partner_event, portal_link
 
         notify_partner_event(
@@ -273,6 +276,27 @@ def post_message(
             now=now,
         )
     return message
+
+
+def _tell_owner(
+    session: Session, partner: Partner, thread: MessageThread, message: ThreadMessage, *, now: datetime
+) -> None:
+    """The partner's owner on the staff hears of the partner's message by email (others see it in Messages)."""
+    if partner.owner_id is None:
+        return
+    owner_email = session.scalar(select(StaffUser.email).where(StaffUser.id == partner.owner_id))
+    if owner_email is None:
+        return
+    from partnerpay.messaging.email import BASE_URL, enqueue_email
+
+    excerpt = message.body if len(message.body) <= 2000 else message.body[:2000] + " …"
+    enqueue_email(
+        session,
+        to=owner_email,
+        subject=f"{partner.name}: {thread.subject}",
+        text=f"{partner.name} wrote:\n\n{excerpt}\n\nAnswer in the console: {BASE_URL}/messages/{thread.id}\n",
+        now=now,
+    )
 
 
 def mark_read(session: Session, *, actor: Actor, thread_id: str, now: datetime) -> MessageThread:

@@ -123,7 +123,20 @@ async def read_upload(request: Request, store: AttachmentStore) -> tuple[bytes, 
     return data, upload.filename or "evidence", upload.content_type or ""
 
 
-@router.post("/disputes/{dispute_id}/evidence", status_code=201,
+_EVIDENCE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary",
+                                    "description": "PDF, PNG, JPEG, plain text or CSV, at most the configured limit "
+                                    "(PARTNERPAY_ATTACHMENT_MAX_BYTES, default 10 MB)"}},
+        }}},
+    }
+}  # fmt: skip
+
+
+@router.post("/disputes/{dispute_id}/evidence", status_code=201, openapi_extra=_EVIDENCE_BODY,
              responses={413: {"description": "the file is over the size limit (named in the error)"},
                         422: {"description": "not an accepted type (the error lists `allowed`)"}})  # fmt: skip
 async def upload_evidence(request: Request, dispute_id: str, actor: Actor = Caller) -> JSONResponse:

@@ -88,8 +88,10 @@ class TestPortalInbox:
                              follow_redirects=False)  # fmt: skip
         assert reply.status_code == 303
         assert "1 unread conversation," in acme.get("/portal/messages").text
+        assert "Read 1 new message from the team" in acme.get("/portal").text
         assert "On the 15th" in acme.get(f"/portal/messages/{thread_id}").text
         assert "0 unread conversations," in acme.get("/portal/messages").text
+        assert "new message from the team" not in acme.get("/portal").text
 
     def test_another_partners_thread_and_files_are_404(self, world: World) -> None:
         acme = portal(world)

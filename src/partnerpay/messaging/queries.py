@@ -247,3 +247,18 @@ def program_announcements(session: Session, actor: Actor, *, limit: int = PAGE_R
         audience = "all partners" if group_name is None else f"{'pilot' if is_pilot else 'group'} {group_name}"
         out.append(AnnouncementRow(a.id, a.subject, a.body, a.created_at, audience, a.recipients, a.emailed))
     return out
+
+
+def partner_unread(session: Session, partner_id: str) -> int:
+    """Conversations and announcements the partner has not read yet (the portal home's To do)."""
+    threads = session.scalar(
+        select(func.count())
+        .select_from(MessageThread)
+        .where(MessageThread.partner_id == partner_id, MessageThread.partner_unread > 0)
+    )
+    announcements = session.scalar(
+        select(func.count())
+        .select_from(AnnouncementRecipient)
+        .where(AnnouncementRecipient.partner_id == partner_id, AnnouncementRecipient.read_at.is_(None))
+    )
+    return int(threads or 0) + int(announcements or 0)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from partnerpay.auth.actor import Actor
 from partnerpay.auth.service import authenticate_partner_user
 from partnerpay.deals.queries import open_requests
+from partnerpay.messaging.queries import partner_unread
 from partnerpay.partners.models import Partner
 from partnerpay.payouts.settings import carried_over, describe_skip
 from partnerpay.programs.models import Program
@@ -133,5 +134,6 @@ def home(request: Request, me: Actor = PartnerUserActor, before: str | None = No
             "notifications": queries.notifications(session, partner.id),
             "terms_due": needs_acceptance(session, partner.id),
             "update_requests": open_requests(session, partner.id),
+            "unread_messages": partner_unread(session, partner.id),  # messages and announcements (issue 8 part 3)
         }
     return render(request, "portal/home.html", context)

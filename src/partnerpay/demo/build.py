@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from partnerpay.alerts.demo import extras as alert_extras
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.models import ApiKey
 from partnerpay.auth.passwords import MIN_LENGTH
@@ -84,6 +85,7 @@ def build_demo(factory: sessionmaker[Session], *, clock: Clock, password: str, s
     cast = _setup(factory, story, password)
     later = tracking_extras(story.now, seed) + integration_extras(story.now) + dispute_extras(story.now)
     later += messaging_extras(story.now)  # conversations and an announcement (issue 8 part 3)
+    later += alert_extras(story.now)  # alert rules and their first check (issue 8 part 4)
     pending = sorted(extras(story.now, seed) + later, key=lambda e: e.at)
     for step in story.steps:
         while pending and pending[0].at <= step.actions[0].at:

@@ -200,6 +200,18 @@ class TestConsole:
         partner_page = client.get(f"/partners/{world.acme_id}")
         assert f'hx-get="/audit/history/partner/{world.acme_id}"' in partner_page.text
 
+    def test_a_commission_line_has_its_history_linked_from_its_row(self, world: World) -> None:
+        finance = staff(world, "finance")
+        approved = finance.post(
+            "/api/v1/commissions/approve",
+            json={"ids": [world.acme_line]},
+            headers={"X-CSRF-Token": csrf_of(finance, "/commissions")},
+        )
+        assert approved.status_code == 200, approved.text
+        assert f'href="/audit/history/commission_line/{world.beta_line}"' in finance.get("/commissions").text
+        history = finance.get(f"/audit/history/commission_line/{world.acme_line}")
+        assert history.status_code == 200 and "commission.approve" in history.text
+
     def test_html_in_values_is_escaped(self, world: World) -> None:
         client = world.client()
         secret = key(world, scopes=["read", "write"])

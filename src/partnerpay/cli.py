@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from partnerpay.alerts.cli import alerts
+from partnerpay.audit.cli import audit
 from partnerpay.cli_admin import apikeys, payouts, users
 from partnerpay.cli_approvals import approvals
 from partnerpay.cli_commissions import commissions
@@ -61,6 +62,7 @@ app.add_typer(tax, name="tax")  # 1099-NEC report, sealed exports (issue 7 part 
 app.add_typer(approvals, name="approvals")
 app.add_typer(reports, name="reports")  # dashboard rollups by hand (issue 8 part 8)
 app.add_typer(alerts, name="alerts")  # evaluate the alert rules now (issue 8 part 4)
+app.add_typer(audit, name="audit")  # export the audit log as CSV or JSON lines (issue 8 part 7)
 app.add_typer(statements, name="statements")  # verify a statement file, export one (issue 8 part 1)
 
 

@@ -222,3 +222,25 @@ class TestConsole:
         )
         page = staff(world, "viewer").get("/audit", params={"text": "script"})
         assert "<script>x" not in page.text and "&lt;script&gt;" in page.text
+
+
+class TestCli:
+    def test_audit_export_writes_the_filtered_log_and_names_a_bad_option(
+        self, world: World, database_url: str, tmp_path: Any
+    ) -> None:
+        from typer.testing import CliRunner
+
+        from partnerpay.cli import app
+
+        runner = CliRunner(env={"PARTNERPAY_DATABASE_URL": database_url, "PARTNERPAY_SECRET_KEY": "s" * 40})
+        target = tmp_path / "audit.csv"
+        done = runner.invoke(app, ["audit", "export", "--object-id", world.acme_id, "--out", str(target)])
+        assert done.exit_code == 0, done.output
+        rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+        assert rows and {r["object_id"] for r in rows} == {world.acme_id}
+        lines = runner.invoke(app, ["audit", "export", "--format", "jsonl", "--action", "partner."])
+        assert lines.exit_code == 0 and all(
+            json.loads(x)["action"].startswith("partner.") for x in lines.stdout.splitlines()
+        )
+        bad = runner.invoke(app, ["audit", "export", "--since", "yesterday"])
+        assert bad.exit_code == 1 and "since" in bad.output

@@ -27,6 +27,7 @@ from partnerpay.kit.clock import FixedClock
 from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.errors import Conflict, Forbidden, InvalidTransition, NotFound, PartnerpayError, ValidationError
 from partnerpay.kit.ids import new_id
+from partnerpay.partners.models import Partner
 from partnerpay.tracking.models import Click
 from partnerpay.webhooks_out.models import WebhookEvent
 from partnerpay.webhooks_out.subscriptions import create_subscription
@@ -81,6 +82,21 @@ class TestOpenDispute:
         assert d.due_at == clock.now() + timedelta(days=10)
         assert d.id.startswith("dsp_") and d.opened_by_type == "partner"
         assert audit_actions(session, d.id) == ["dispute.open"]
+
+    def test_the_partners_owner_is_emailed_when_the_partner_opens_one(
+        self, session: Session, clock: FixedClock, world: dict[str, Any]
+    ) -> None:
+        d = wrong_amount(session, world, clock)
+        assert [
+            j for j in session.scalars(select(OutboxJob)) if j.kind == "email.send" and d.id in str(j.payload)
+        ] == []
+        session.get(Partner, world["acme"]).owner_id = world["manager"].id  # type: ignore[union-attr]
+        service.withdraw(session, actor=world["me"], dispute_id=d.id, now=clock.now())
+        again = wrong_amount(session, world, clock)
+        (email,) = [
+            j for j in session.scalars(select(OutboxJob)) if j.kind == "email.send" and again.id in str(j.payload)
+        ]
+        assert email.payload["to"] == "manager@example.com" and "25 % on Pro" in email.payload["text"]
 
     def test_another_partners_line_does_not_exist_for_it(
         self, session: Session, clock: FixedClock, world: dict[str, Any]

@@ -159,6 +159,8 @@ def open_dispute(
     audit.record(session, actor=actor, action="dispute.open", object_type="dispute", object_id=dispute.id,
                  program_id=program.id, after={**snapshot(dispute), "description": text}, now=now)  # fmt: skip
     announce(session, dispute, now=now)
+    if is_partner(actor):
+        notify.dispute_opened(session, dispute, now=now)
     return dispute
 
 

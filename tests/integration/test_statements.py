@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,7 +27,7 @@ from partnerpay.payouts.models import Payout, PayoutStatus
 from partnerpay.payouts.reconcile import RailResult, record_results
 from partnerpay.payouts.service import PAYOUTS, approve_batch, create_payout_run
 from partnerpay.programs.models import Program
-from partnerpay.statements.canonical import content_hash
+from partnerpay.statements.canonical import content_hash, totals_of
 from partnerpay.statements.csv_file import render_csv
 from partnerpay.statements.models import IssuedStatement
 from partnerpay.statements.pdf import render_pdf
@@ -336,3 +339,25 @@ class TestVerify:
             verify_file(session, b"GIF89a....", now=DEC)
         result = verify_file(session, b"%PDF-1.4\n%%EOF\n", now=DEC)
         assert not result.ok and "cannot be read" in result.problems[0]
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) is not installed")
+def test_a_long_statement_prints_its_hash_on_every_page(tmp_path: Path) -> None:
+    rows = [
+        {"at": f"2026-11-{n % 28 + 1:02d}T10:00:00.000000+00:00", "type": "commission", "reference": f"com_{n}",
+         "entry": f"ltx_{n:04d}", "description": "word " * (n % 40), "plan": "Standard v2, rule 1", "amount": 100}
+        for n in range(150)
+    ]  # fmt: skip
+    content = {
+        "format": "partnerpay.statement/1",
+        "program": {"id": "prg_1", "name": "Program"},
+        "partner": {"id": "ptn_1", "name": "Zoë Media"},
+        "period": parse_period("2026-11", "UTC").as_dict(),
+        "currencies": [{"currency": "EUR", "opening": 0, "rows": rows, "totals": totals_of(rows), "closing": 15_000}],
+    }
+    path = tmp_path / "long.pdf"
+    path.write_bytes(render_pdf(content))
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    pages = text.count("\f")
+    assert pages > 2 and text.count(f"Statement SHA-256 {content_hash(content)}") == pages
+    assert f"Page {pages} of {pages}" in text and "€150.00" in text.replace("EUR", "€")

@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF  # type: ignore[import-untyped]
-from fpdf.fonts import FontFace  # type: ignore[import-untyped]
 from text_unidecode import unidecode
 
 from partnerpay.kit.money import format_money
@@ -60,11 +59,17 @@ class _Writer:
             self.doc.add_font("DejaVu", "", str(DEJAVU))
             self.doc.add_font("DejaVu", "B", str(DEJAVU_BOLD))
         self.family = family
+        self.char_widths: dict[str, float] = {}  # at the table's one font and size
 
     def text(self, value: object) -> str:
         text = "" if value is None else str(value)
         if self.unicode:
-            return text
+            # Characters DejaVu has no glyph for (CJK, for one) are spelled in Latin rather than dropped;
+            # the attached statement.json keeps them as written.
+            cmap = self.doc.fonts["dejavu"].cmap
+            if all(ord(ch) in cmap or ch in "\n" for ch in text):
+                return text
+            return "".join(ch if ord(ch) in cmap or ch in "\n" else str(unidecode(ch)) for ch in text)
         try:
             text.encode("latin-1")
             return text
@@ -121,6 +126,72 @@ def render_pdf(content: dict[str, Any]) -> bytes:
     return bytes(doc.output())
 
 
+COLUMNS = ((22, "Date", ""), (24, "Type", ""), (114, "Description", ""), (30, "Amount", "R"))
+LINE_H = 4.0
+
+
+def _wrap(w: _Writer, text: str, width: float) -> list[str]:
+    """Greedy word wrap by measured character widths (fpdf2's multi_cell re-measures every candidate line)."""
+    w.doc.set_font(w.family, "", 8)  # the rows' font, which the widths below are cached for
+    widths: dict[str, float] = w.char_widths
+
+    def measure(chunk: str) -> float:
+        total = 0.0
+        for ch in chunk:
+            if ch not in widths:
+                widths[ch] = w.doc.get_string_width(ch)
+            total += widths[ch]
+        return total
+
+    space = measure(" ")
+    lines: list[str] = []
+    for paragraph in w.text(text).split("\n"):
+        line, used = "", 0.0
+        for word in paragraph.split(" "):
+            size = measure(word)
+            if line and used + space + size <= width:
+                line, used = f"{line} {word}", used + space + size
+                continue
+            if line:
+                lines.append(line)
+            line, used = "", 0.0
+            while size > width:  # a word longer than the column: cut it where it fills a line
+                taken, cut = 0.0, 0
+                while cut < len(word) and taken + widths[word[cut]] <= width:
+                    taken += widths[word[cut]]
+                    cut += 1
+                cut = max(cut, 1)
+                lines.append(word[:cut])
+                word = word[cut:]
+                size = measure(word)
+            line, used = word, size
+        lines.append(line)
+    return lines
+
+
+def _row(w: _Writer, cells: tuple[str, str, list[str], str], *, bold: bool = False) -> None:
+    """One table row; a new page (with the column heads again) when it does not fit on this one."""
+    doc = w.doc
+    height = max(1, len(cells[2])) * LINE_H
+    if doc.get_y() + height + 1 > doc.page_break_trigger:
+        doc.add_page()
+        _heads(w)
+    doc.set_font(w.family, "B" if bold else "", 8)
+    x, y = doc.l_margin, doc.get_y()
+    for (width, _, align), value in zip(COLUMNS, cells, strict=True):
+        for n, text in enumerate(value if isinstance(value, list) else [value]):
+            doc.set_xy(x, y + n * LINE_H)
+            doc.cell(width, LINE_H, w.text(text), align=align)
+        x += width
+    doc.set_y(y + height + 0.6)
+    doc.set_draw_color(200, 200, 200)
+    doc.line(doc.l_margin, doc.get_y() - 0.3, doc.l_margin + 190, doc.get_y() - 0.3)
+
+
+def _heads(w: _Writer) -> None:
+    _row(w, (COLUMNS[0][1], COLUMNS[1][1], [COLUMNS[2][1]], COLUMNS[3][1]), bold=True)
+
+
 def _section(w: _Writer, section: dict[str, Any], zone: ZoneInfo) -> None:
     doc, cur = w.doc, section["currency"]
 
@@ -129,38 +200,25 @@ def _section(w: _Writer, section: dict[str, Any], zone: ZoneInfo) -> None:
 
     doc.ln(4)
     w.line(f"{cur}", bold=True, size=12, h=7)
+    doc.set_auto_page_break(False, margin=20)  # rows break pages themselves, each row whole, above the footer
     doc.set_font(w.family, "", 8)
-    bold = FontFace(emphasis="BOLD")
-    with doc.table(
-        col_widths=(22, 24, 114, 30),
-        text_align=("LEFT", "LEFT", "LEFT", "RIGHT"),
-        line_height=4,
-        borders_layout="HORIZONTAL_LINES",
-        first_row_as_headings=True,
-    ) as table:
-        head = table.row()
-        for cell in ("Date", "Type", "Description", "Amount"):
-            head.cell(cell)
-        row = table.row(style=bold)
-        for cell in ("", "", "Opening balance", money(section["opening"])):
-            row.cell(cell)
-        for r in section["rows"]:
-            row = table.row()
-            text = r["description"] + (f"\nPlan: {r['plan']}" if r["plan"] else "") + f"\n{r['reference']}"
-            row.cell(_day(r["at"], zone))
-            row.cell(TYPE_LABELS.get(r["type"], r["type"].replace("_", " ")))
-            row.cell(w.text(text))
-            row.cell(money(r["amount"]))
+    _heads(w)
+    _row(w, ("", "", ["Opening balance"], money(section["opening"])), bold=True)
+    for r in section["rows"]:
+        text = r["description"] + (f"\nPlan: {r['plan']}" if r["plan"] else "") + f"\n{r['reference']}"
+        kind = TYPE_LABELS.get(r["type"], r["type"].replace("_", " "))
+        _row(w, (_day(r["at"], zone), w.text(kind), _wrap(w, text, COLUMNS[2][0] - 2), money(r["amount"])))
+    doc.set_auto_page_break(True, margin=20)
     doc.ln(2)
     for name in TOTALS:
         value = section["totals"].get(name, 0)
         if value or name in ("commissions", "payouts"):
             doc.set_font(w.family, "", 9)
             doc.cell(160, 5, TOTAL_LABELS[name])
-            doc.cell(30, 5, money(value), align="R", new_x="LMARGIN", new_y="NEXT")
+            doc.cell(30, 5, w.text(money(value)), align="R", new_x="LMARGIN", new_y="NEXT")
     doc.set_font(w.family, "B", 10)
     doc.cell(160, 6, f"Closing balance {cur}")
-    doc.cell(30, 6, money(section["closing"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    doc.cell(30, 6, w.text(money(section["closing"])), align="R", new_x="LMARGIN", new_y="NEXT")
 
 
 def read_pdf(data: bytes) -> tuple[dict[str, Any], str]:

@@ -218,3 +218,27 @@ class TestPages:
         bad = client.post("/webhooks", data={"program_id": world.program_id, "url": "http://example.com/x",
                                               "event_types": ["payout.paid"], "csrf_token": token})  # fmt: skip
         assert bad.status_code == 422 and "url must use https" in bad.text
+
+
+class TestWebhookAccess:
+    def test_another_programs_key_gets_404_and_patch_checks_the_url(
+        self, api: Api, session_factory: sessionmaker[Session]
+    ) -> None:
+        program, other = api.program(), api.program(name="Other")
+        sub = api.post(
+            "/webhook-subscriptions",
+            {"program_id": program["id"], "url": "https://hooks.example.com/a", "event_types": ["deal.updated"]},
+        ).json()
+        key = api.key_for(session_factory, program_id=other["id"], scopes=["read", "write"])
+        assert api.get(f"/webhook-subscriptions/{sub['id']}", key=key).status_code == 404
+        assert api.post(f"/webhook-subscriptions/{sub['id']}/rotate-secret", key=key).status_code == 404
+        assert api.get("/webhook-subscriptions", key=key).json()["data"] == []
+        reader = api.key_for(session_factory, scopes=["read"])
+        assert api.post(f"/webhook-subscriptions/{sub['id']}/rotate-secret", key=reader).status_code == 403
+        bad = api.client.patch(
+            f"/api/v1/webhook-subscriptions/{sub['id']}", json={"url": "https://192.168.1.5/x"}, headers=api.headers()
+        )
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "url"
+        off = api.client.patch(f"/api/v1/webhook-subscriptions/{sub['id']}", json={"active": False},
+                               headers=api.headers())  # fmt: skip
+        assert off.status_code == 200 and off.json()["active"] is False

@@ -23,6 +23,7 @@ CATEGORY = {
     "bonus": "commissions",
     "two_tier": "commissions",
     "reinstatement": "commissions",
+    "reversal": "commissions",  # a recalculation taking back a line it replaces (commissions/recalculate.py)
     "clawback": "clawbacks",
     "adjustment": "adjustments",
     "rejection": "rejected",
@@ -46,6 +47,7 @@ TYPE_LABELS = {
     "bonus": "Bonus",
     "two_tier": "Two-tier",
     "reinstatement": "Reinstated",
+    "reversal": "Recalculated",
     "clawback": "Clawback",
     "adjustment": "Adjustment",
     "rejection": "Rejected",

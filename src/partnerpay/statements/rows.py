@@ -93,8 +93,6 @@ def _explain(
             plan = "program default rate"
         if kind == "rejection":
             return f"Line {line.id} rejected: {memo or line.rejected_reason or 'no reason given'}", plan
-        if kind == "reversal":
-            return f"Correction of line {line.id}: {memo or line.explanation}", plan
         return line.explanation, plan
     if ref_type == PAYOUT_REF and ref_id in payouts:
         payout = payouts[ref_id]

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 from partnerpay.web.charts import PALETTE, nice_step
 
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 30, 40
+LEFT, RIGHT, TOP, BOTTOM = 64, 12, 32, 40
 
 
 def bar_chart_png(*, title: str, labels: list[str], series: list[tuple[str, list[int]]]) -> bytes:
@@ -19,12 +19,12 @@ def bar_chart_png(*, title: str, labels: list[str], series: list[tuple[str, list
         raise ValueError("every series needs one value per label")
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    draw.text((LEFT, 6), title, fill="#1f2a44", font=font)
-    x = LEFT + int(draw.textlength(title, font=font)) + 16
+    font = ImageFont.load_default(size=13)  # Pillow's bundled FreeType font: the same on every machine
+    draw.text((8, 6), title, fill="#1f2a44", font=font)
+    x = 8 + int(draw.textlength(title, font=font)) + 16
     for i, (name, _) in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
-        draw.rectangle((x, 9, x + 9, 18), fill=colour)
+        draw.rectangle((x, 9, x + 10, 19), fill=colour)
         draw.text((x + 13, 6), name, fill="#333333", font=font)
         x += 13 + int(draw.textlength(name, font=font)) + 14
     top_value = max([v for _, values in series for v in values if v > 0], default=0)
@@ -36,7 +36,7 @@ def bar_chart_png(*, title: str, labels: list[str], series: list[tuple[str, list
         y = baseline - plot_h * k // 4
         draw.line((LEFT, y, WIDTH - RIGHT, y), fill="#dddddd")
         text = f"{step * k:,}"
-        draw.text((LEFT - 6 - int(draw.textlength(text, font=font)), y - 6), text, fill="#666666", font=font)
+        draw.text((LEFT - 6 - int(draw.textlength(text, font=font)), y - 7), text, fill="#666666", font=font)
     groups = max(len(labels), 1)
     group_w = (WIDTH - LEFT - RIGHT) // groups
     bar_w = max(1, (group_w - 6) // max(len(series), 1))

@@ -30,11 +30,13 @@
           width: width, height: 220,
           series: [{}, { label: "Clicks", stroke: "#3147c9" }, { label: "Signups", stroke: "#d9822b" },
                    { label: "First payments", stroke: "#137a3a" }],
+          axes: [{}, { size: 60 }],
         };
         var money = {
           title: "Revenue and commissions by day, " + currency + " (minor units)",
           width: width, height: 220,
           series: [{}, { label: "Revenue", stroke: "#3147c9" }, { label: "Commissions", stroke: "#d9822b" }],
+          axes: [{}, { size: 80 }],  // room for amounts in minor units
         };
         box.textContent = "";
         new window.uPlot(counts, [x, days.map(function (d) { return d.clicks; }),

@@ -95,7 +95,8 @@ class TestPortal:
         client = login(world.client(), "portal@acme.example", portal=True)
         page = client.get("/portal/statements")
         assert page.status_code == 200 and PERIOD in page.text and f"/portal/statements/{PERIOD}.pdf" in page.text
-        assert "Monthly statements" in client.get("/portal/payouts").text
+        payouts = client.get("/portal/payouts").text
+        assert "Monthly statements" in payouts and f"/portal/statements/{PERIOD}.pdf" in payouts  # this month
         pdf = client.get(f"/portal/statements/{PERIOD}.pdf")
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
         csv = client.get(f"/portal/statements/{PERIOD}.csv")

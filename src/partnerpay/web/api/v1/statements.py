@@ -44,6 +44,21 @@ _UPLOAD = {
 }
 
 
+def _file_responses(media: str) -> dict[int | str, dict[str, Any]]:
+    header = {
+        "X-Statement-SHA256": {
+            "description": "SHA-256 of the statement's canonical content",
+            "schema": {"type": "string"},
+        }
+    }
+    return {
+        200: {"content": {media: {}}, "headers": header},
+        404: {"description": "no such partner for this caller"},
+        409: {"description": "statement_does_not_tie: the ledger does not add up; nothing issued"},
+        422: {"description": "period is not YYYY-MM or has not started"},
+    }
+
+
 class StatementFileTooLarge(PartnerpayError):
     code = "payload_too_large"
     status = 413
@@ -101,13 +116,19 @@ def list_statements(
     return {"data": data, "next_cursor": next_cursor}
 
 
-@router.get("/partners/{partner_id}/statements/{period}.pdf", response_class=Response)
+@router.get(
+    "/partners/{partner_id}/statements/{period}.pdf",
+    response_class=Response,
+    responses=_file_responses("application/pdf"),
+)
 def statement_pdf(request: Request, partner_id: str, period: str, actor: Actor = Caller) -> Response:
     """The month's statement as PDF: hash on every page, canonical content attached as statement.json."""
     return statement_file(request, actor, partner_id, period, "pdf")
 
 
-@router.get("/partners/{partner_id}/statements/{period}.csv", response_class=Response)
+@router.get(
+    "/partners/{partner_id}/statements/{period}.csv", response_class=Response, responses=_file_responses("text/csv")
+)
 def statement_csv(request: Request, partner_id: str, period: str, actor: Actor = Caller) -> Response:
     """The month's statement as CSV: header lines, one row per ledger entry, totals, and a `sha256,…` trailer."""
     return statement_file(request, actor, partner_id, period, "csv")
@@ -150,7 +171,11 @@ def verification_out(result: Verification) -> dict[str, Any]:
     }
 
 
-@router.post("/statements/verify", openapi_extra=_UPLOAD)
+@router.post(
+    "/statements/verify",
+    openapi_extra=_UPLOAD,
+    responses={413: {"description": "file over 5 MB"}, 422: {"description": "not a statement PDF or CSV"}},
+)
 async def verify_statement(request: Request, actor: Actor = Caller) -> dict[str, Any]:
     """Recompute an uploaded statement from the ledger: `ok`, or every figure and row that differs."""
     if not actor.can("read"):

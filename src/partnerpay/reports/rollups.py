@@ -38,6 +38,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -63,6 +64,7 @@ from partnerpay.reports.models import (
 from partnerpay.tracking.models import Click
 
 LAG = timedelta(minutes=10)
+ROLLUP_LOCK = 2_026_112_622  # the advisory lock key of the rollup (PostgreSQL)
 COUNTS = ("clicks", "signups", "leads", "deals_won", "conversions", "customers_paid")
 MONEY = ("revenue", "won_amount", "commissions", "payouts_paid")
 ID_SOURCES: dict[str, Any] = {
@@ -98,9 +100,8 @@ def _utc_date_default(element: utc_date, compiler: SQLCompiler, **kw: Any) -> st
     return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
 
 
-NONE: ColumnElement[str] = literal_column(
-    "''"
-)  # a literal, not a parameter: PostgreSQL matches GROUP BY expressions by text
+# A literal, not a parameter: PostgreSQL matches GROUP BY expressions by their text.
+NONE: ColumnElement[str] = literal_column("''")
 
 
 def _partner(column: Any) -> ColumnElement[str]:
@@ -347,6 +348,7 @@ def _audited_programs(session: Session, old: dict[str, str]) -> set[str]:
 
 def rebuild(session: Session, *, now: datetime) -> RollupResult:
     """Every program's rollups from scratch (the first run, or after a repair), then the watermarks."""
+    _one_at_a_time(session)
     marks = _current_marks(session, now)
     result = RollupResult(rebuilt=True)
     for program_id in session.scalars(select(Program.id)):
@@ -357,9 +359,18 @@ def rebuild(session: Session, *, now: datetime) -> RollupResult:
     return result
 
 
+def _one_at_a_time(session: Session) -> None:
+    """The periodic job and a weekly report's job may roll up at once; on PostgreSQL the second waits for the
+    first to commit (then finds little left to do) instead of failing on the rows the first inserted.
+    SQLite has one writer at a time anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROLLUP_LOCK})
+
+
 def roll_up(session: Session, *, now: datetime, lag: timedelta = LAG) -> RollupResult:
     """Bring the rollups up to date: re-roll every day that changed since the last run (in the caller's
     transaction). The first run rebuilds everything."""
+    _one_at_a_time(session)
     old = _marks(session)
     if not old:
         return rebuild(session, now=now)

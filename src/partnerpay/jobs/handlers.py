@@ -91,10 +91,11 @@ def build_registry(settings: Settings | None = None) -> Registry:
     for kind, handler in google_calendar_handlers(settings):  # consent exchange and event sync (issue 8 part 6)
         registry.add(kind, handler)
     from partnerpay.reports.jobs import ROLLUP_JOB, rollup_job
-    from partnerpay.reports.weekly import WEEKLY_JOB, weekly_job
+    from partnerpay.reports.weekly import WEEKLY_JOB, WEEKLY_PARTNER_JOB, weekly_job, weekly_partner_job
 
     registry.add(ROLLUP_JOB, rollup_job)  # dashboard rollups brought up to date (reports/rollups.py)
     registry.add(WEEKLY_JOB, weekly_job)  # a program's weekly report email (reports/weekly.py)
+    registry.add(WEEKLY_PARTNER_JOB, weekly_partner_job)  # its partner version, one job per partner
     from partnerpay.webhooks_out.delivery import handlers as webhook_handlers
 
     timeout = settings.outgoing_webhook_timeout_seconds if settings is not None else 10.0

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnerpay.auth.models import StaffUser
+from partnerpay.jobs.outbox import enqueue
 from partnerpay.jobs.registry import JobContext, PermanentJobError
 from partnerpay.jobs.scheduler import Due
 from partnerpay.kit.money import format_money
@@ -41,6 +42,7 @@ from partnerpay.reports.rollups import roll_up
 from partnerpay.reports.schedule import slot_time
 
 WEEKLY_JOB = "reports.weekly"
+WEEKLY_PARTNER_JOB = "reports.weekly_partner"
 PREFERENCE_KIND = "report.weekly"  # a partner's opt-out (messaging/preferences.py), when that kind exists
 TOP = 5
 LATE_LIMIT = timedelta(days=1)  # a slot missed by more than this (the worker was down) is skipped, not sent late
@@ -176,8 +178,8 @@ def _links(program: Program, partner: Partner | None) -> str:
 
 
 def send_weekly(session: Session, *, program_id: str, end: date, now: datetime) -> list[str]:
-    """Enqueue the week's report to the schedule's staff and, in the partner version, to each active partner
-    who has not opted out. Returns the email job ids (enqueued in the caller's transaction)."""
+    """Enqueue the week's report to the schedule's staff and, in the partner version, one job per active
+    partner who has not opted out. Returns the job ids (enqueued in the caller's transaction)."""
     program = session.get(Program, program_id)
     schedule = session.get(ReportSchedule, program_id)
     if program is None or schedule is None:
@@ -194,31 +196,53 @@ def send_weekly(session: Session, *, program_id: str, end: date, now: datetime) 
             enqueue_email(session, to=email, subject=report.title, text=text, html=html, images=images, now=now)
         )
     if schedule.send_to_partners:
-        partners = list(
+        # One job per partner: each builds and enqueues its own email, so 10,000 partners are 10,000 small
+        # transactions spread over the workers, not one long one.
+        ids = list(
             session.scalars(
-                select(Partner).where(Partner.program_id == program_id, Partner.status == "active").order_by(Partner.id)
+                select(Partner.id)
+                .where(Partner.program_id == program_id, Partner.status == "active")
+                .order_by(Partner.id)
             )
         )
-        out = opted_out(session, PREFERENCE_KIND, [p.id for p in partners])
-        for partner in partners:
-            if partner.id in out:
-                continue
-            mine = build_report(session, program=program, end=end, partner=partner)
-            text, html, images = render(mine, link=_links(program, partner))
-            jobs.append(
-                enqueue_email(
-                    session, to=partner.email, subject=mine.title, text=text, html=html, images=images, now=now
-                )
-            )
+        out = opted_out(session, PREFERENCE_KIND, ids)
+        payloads = [{"program_id": program_id, "partner_id": i, "end": end.isoformat()} for i in ids if i not in out]
+        jobs += enqueue(session, WEEKLY_PARTNER_JOB, payloads, now=now) if payloads else []
     return jobs
 
 
+def send_partner_weekly(session: Session, *, program_id: str, partner_id: str, end: date, now: datetime) -> str | None:
+    """The partner version for one partner (its own figures only); None if it left the program meanwhile."""
+    program = session.get(Program, program_id)
+    partner = session.get(Partner, partner_id)
+    if program is None or partner is None or partner.program_id != program_id or partner.status != "active":
+        return None
+    if partner.id in opted_out(session, PREFERENCE_KIND, [partner.id]):
+        return None
+    report = build_report(session, program=program, end=end, partner=partner)
+    text, html, images = render(report, link=_links(program, partner))
+    return enqueue_email(session, to=partner.email, subject=report.title, text=text, html=html, images=images, now=now)
+
+
+def _payload(payload: dict[str, Any], *names: str) -> list[str]:
+    values = [payload.get(n) for n in names]
+    if not all(isinstance(v, str) and v for v in values):
+        raise PermanentJobError(f"payload needs {', '.join(names)}, got {payload!r}")
+    return values  # type: ignore[return-value]
+
+
 def weekly_job(session: Session, payload: dict[str, Any], context: JobContext) -> None:
-    """The "reports.weekly" job {program_id, end}: its emails are enqueued with the job's own commit."""
-    program_id, end = payload.get("program_id"), payload.get("end")
-    if not isinstance(program_id, str) or not isinstance(end, str):
-        raise PermanentJobError("payload needs program_id and end (YYYY-MM-DD)")
+    """The "reports.weekly" job {program_id, end}: its emails (and partner jobs) commit with the job."""
+    program_id, end = _payload(payload, "program_id", "end")
     send_weekly(session, program_id=program_id, end=date.fromisoformat(end), now=context.now)
+
+
+def weekly_partner_job(session: Session, payload: dict[str, Any], context: JobContext) -> None:
+    """The "reports.weekly_partner" job {program_id, partner_id, end}: one partner's report email."""
+    program_id, partner_id, end = _payload(payload, "program_id", "partner_id", "end")
+    send_partner_weekly(
+        session, program_id=program_id, partner_id=partner_id, end=date.fromisoformat(end), now=context.now
+    )
 
 
 def week_ending(schedule: ReportSchedule, slot: datetime) -> date:

@@ -9,10 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.service import create_api_key
+from partnerpay.ledger.models import AccountKind, LedgerAccount
 from partnerpay.programs.service import create_program
 from partnerpay.statements.models import IssuedStatement
 from tests.api.test_pages import World, csrf_of, login, staff, world  # noqa: F401  (world is a fixture)
@@ -74,6 +75,20 @@ class TestApi:
         future = client.get(f"{base}/2031-01.csv", headers=bearer(key))
         assert future.status_code == 422 and "not started" in future.json()["error"]["message"]
         assert client.get(f"{base}/{PERIOD}.pdf").status_code == 401
+
+    def test_a_statement_that_does_not_tie_is_409_and_not_issued(self, world: World) -> None:  # noqa: F811
+        with world.factory() as s:
+            s.execute(
+                update(LedgerAccount)
+                .where(LedgerAccount.owner_id == world.acme_id, LedgerAccount.kind == AccountKind.PARTNER_PAYABLE.value)
+                .values(balance=LedgerAccount.balance + 7)
+            )
+            s.commit()
+        path = f"/api/v1/partners/{world.acme_id}/statements/{PERIOD}.pdf"
+        response = world.client().get(path, headers=bearer(admin_key(world)))
+        assert response.status_code == 409 and response.json()["error"]["code"] == "statement_does_not_tie"
+        with world.factory() as s:
+            assert s.scalars(select(IssuedStatement)).all() == []
 
     def test_verify_endpoint_names_what_differs(self, world: World) -> None:  # noqa: F811
         client, key = world.client(), admin_key(world)

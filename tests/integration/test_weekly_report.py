@@ -7,6 +7,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
+import pytest
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,8 +17,10 @@ from partnerpay.jobs.handlers import build_registry
 from partnerpay.jobs.scheduler import PeriodicTask, Scheduler
 from partnerpay.jobs.worker import Worker
 from partnerpay.kit.clock import FixedClock
+from partnerpay.messaging.preferences import set_preferences
+from partnerpay.messaging.templates import NON_TRANSACTIONAL
 from partnerpay.reports.schedule import write_schedule
-from partnerpay.reports.weekly import change, weekly_due
+from partnerpay.reports.weekly import PREFERENCE_KIND, change, weekly_due
 from tests import factories
 from tests.integration.test_smtp import BASE_URL, Inbox, plain_server, settings  # noqa: F401  (a fixture)
 from tests.stats_rows import Rows
@@ -129,6 +132,33 @@ class TestWeeklyReport:
             write_schedule(s, actor=SYSTEM, program_id=ids["program"], data={"enabled": False}, now=clock.now())
             s.commit()
             assert weekly_due(s, MONDAY + timedelta(minutes=2)) == []
+
+
+@pytest.mark.skipif(
+    PREFERENCE_KIND not in NON_TRANSACTIONAL,
+    reason="the notification kind report.weekly is not in messaging/templates.KINDS yet",
+)
+class TestOptOut:
+    def test_a_partner_who_opted_out_gets_no_report(
+        self,
+        database_url: str,
+        session_factory: sessionmaker[Session],
+        clock: FixedClock,
+        plain_server: tuple[Inbox, int],  # noqa: F811
+    ) -> None:
+        inbox, port = plain_server
+        ids = world(session_factory, clock)
+        with session_factory() as s:
+            set_preferences(
+                s, actor=SYSTEM, partner_id=ids["bob"], subscribed={PREFERENCE_KIND: False}, now=clock.now()
+            )
+            s.commit()
+        scheduler = Scheduler([PeriodicTask("reports.weekly", weekly_due)])
+        worker = Worker(session_factory, build_registry(settings(database_url, port)), clock=clock, scheduler=scheduler)
+        clock.set(MONDAY + timedelta(minutes=2))
+        assert worker.run_periodic(force=True) == 1
+        worker.run_pending()
+        assert sorted(by_recipient(inbox.messages)) == ["ada.blog@example.com", "pm@example.com"]
 
 
 class TestChange:

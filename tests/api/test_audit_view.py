@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from partnerpay.audit.models import AuditEntry
+from partnerpay.audit.models import AuditChainCheck, AuditEntry
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.service import create_api_key, create_staff_user
 from partnerpay.programs.service import create_program
@@ -133,6 +133,21 @@ class TestChainStatus:
             )
         broken = get(client, "/audit/chain", secret).json()
         assert not broken["ok"] and f"audit row {second['last_seq']}" in broken["problems"][0]
+
+    def test_the_checkpoint_is_shared_by_processes_and_kept_across_restarts(self, world: World) -> None:
+        from partnerpay.web.app import create_app
+
+        secret = key(world, scopes=["read"])
+        first = get(world.client(), "/audit/chain", secret).json()
+        other = create_app(world.app.state.settings, clock=world.clock)  # another process, or a restart
+        try:
+            again = get(TestClient(other), "/audit/chain", secret).json()
+        finally:
+            other.state.engine.dispose()
+        assert again["ok"] and again["rows_checked"] == first["rows_checked"] and again["last_seq"] == first["last_seq"]
+        with world.factory() as s:
+            stored = s.get(AuditChainCheck, "audit_log")
+            assert stored is not None and stored.last_seq == first["last_seq"] and stored.problems == []
 
     def test_the_owner_can_verify_all_again_and_finds_an_edit_deep_in_old_rows(
         self, world: World, engine: Engine, backend: str

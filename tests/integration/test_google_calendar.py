@@ -263,3 +263,15 @@ class TestSync:
             data={"csrf_token": csrf_of(sync_job, "/settings/calendar")},
         )
         assert refused.status_code == 422 and len(google.requests) == before
+
+
+def test_a_payout_run_that_took_place_stays_and_the_next_one_is_added(
+    world: World, google: FakeGoogle, connected: dict[str, str], worker: Worker
+) -> None:
+    world.clock.advance(timedelta(days=17, hours=1))  # 1 Feb 2026 13:00 UTC: the February run took place
+    sync(world, worker)
+    events = google.events(CALENDAR)
+    feb = event_id_for(world.program_id, f"payout-run-{world.program_id}-20260201T0900Z")
+    may = event_id_for(world.program_id, f"payout-run-{world.program_id}-20260501T0900Z")
+    assert feb in events and may in events  # history kept, the next run added
+    assert not [r for r in google.requests if r.method == "DELETE" and r.path.endswith(feb)]

@@ -1,10 +1,11 @@
 """The hash chain's status for the Audit page, verified incrementally.
 
-Verifying millions of rows on every page view would take seconds; instead the monitor remembers the last
-row it verified (seq and hash) and, on each look, checks only the rows appended since, continuing the chain
-from that hash. It also re-reads the remembered row, so an edit or deletion at the tail shows at once. An
-edit deep in rows already verified is found by a full check (`partnerpay verify`, or "Verify all again"
-on the page, which resets the monitor).
+Verifying millions of rows on every page view would take seconds; instead a checkpoint (audit_chain_checks,
+shared by every process and kept across restarts) remembers the last row verified (seq and hash), and each
+look checks only the rows appended since, continuing the chain from that hash. It also re-reads the
+remembered row whole, so an edit or deletion at the tail shows at once. An edit deep in rows verified
+before is found by a full walk (`partnerpay verify`, or "Verify all again" on the page, which resets the
+checkpoint).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
 
-from partnerpay.audit.models import AuditEntry
+from partnerpay.audit.models import AuditChainCheck, AuditEntry
 from partnerpay.audit.service import GENESIS, chain_hash, hashed_fields
+from partnerpay.db.engine import unit_of_work
 
 BATCH = 5000
 MAX_PROBLEMS = 20
@@ -27,7 +31,7 @@ MAX_PROBLEMS = 20
 @dataclass(frozen=True, slots=True)
 class ChainStatus:
     ok: bool
-    rows_checked: int  # in total since the monitor started (or was reset)
+    rows_checked: int  # in total since the checkpoint was made (or reset)
     last_seq: int
     last_hash: str
     checked_at: datetime | None
@@ -88,18 +92,68 @@ def verify_after(session: Session, status: ChainStatus, now: datetime, *, batch:
     )
 
 
+NAME = "audit_log"
+_LOCK = threading.Lock()  # one verification at a time in a process; other processes are kept right by the CAS
+
+
+def stored(session: Session) -> ChainStatus:
+    row = session.get(AuditChainCheck, NAME)
+    if row is None:
+        return START
+    return ChainStatus(
+        ok=not row.problems,
+        rows_checked=row.rows_checked,
+        last_seq=row.last_seq,
+        last_hash=row.last_hash,
+        checked_at=row.checked_at,
+        problems=tuple(row.problems),
+    )
+
+
+def _save(session: Session, old: ChainStatus, new: ChainStatus) -> None:
+    """Compare-and-set on the checkpoint read: a process that moved it meanwhile checked the same rows."""
+    values = {
+        "last_seq": new.last_seq,
+        "last_hash": new.last_hash,
+        "rows_checked": new.rows_checked,
+        "problems": list(new.problems),
+        "checked_at": new.checked_at,
+    }
+    if old.checked_at is None:
+        table = AuditChainCheck.__table__
+        make = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(make(table).values(name=NAME, **values).on_conflict_do_nothing(index_elements=["name"]))  # type: ignore[arg-type]
+        return
+    session.execute(
+        update(AuditChainCheck)
+        .where(
+            AuditChainCheck.name == NAME,
+            AuditChainCheck.last_seq == old.last_seq,
+            AuditChainCheck.rows_checked == old.rows_checked,
+        )
+        .values(**values)
+    )
+
+
 class ChainMonitor:
-    """One per process (app.state): the cached status, advanced under a lock so two page views verify once."""
+    """The chain status from the stored checkpoint, advanced by the rows appended since (read in a read-only
+    session; the checkpoint is written in a short transaction of its own)."""
 
-    def __init__(self) -> None:
-        self._status = START
-        self._lock = threading.Lock()
+    def __init__(self, read_factory: sessionmaker[Session], write_factory: sessionmaker[Session]) -> None:
+        self._read = read_factory
+        self._write = write_factory
 
-    def check(self, session: Session, now: datetime) -> ChainStatus:
-        with self._lock:
-            self._status = verify_after(session, self._status, now)
-            return self._status
+    def check(self, now: datetime) -> ChainStatus:
+        with _LOCK:
+            with self._read() as session:
+                old = stored(session)
+                new = verify_after(session, old, now)
+            if new.newly_checked or new.problems != old.problems or old.checked_at is None:
+                with unit_of_work(self._write) as session:
+                    _save(session, old, new)
+            return new
 
     def reset(self) -> None:
-        with self._lock:
-            self._status = START
+        """Forget the checkpoint: the next check walks the whole chain again."""
+        with _LOCK, unit_of_work(self._write) as session:
+            session.execute(delete(AuditChainCheck).where(AuditChainCheck.name == NAME))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from partnerpay.db.base import Base, CanonicalJSON, SerialKey, UTCDateTime
@@ -33,3 +33,17 @@ class AuditEntry(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     # Not unique-indexed: the chain (each prev_hash = the row before) is what proves integrity.
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainCheck(Base):
+    """How far the chain was verified (audit/chain_status.py): one row, shared by every process, so a page
+    view verifies only the rows appended since and a restart does not walk the whole log again."""
+
+    __tablename__ = "audit_chain_checks"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)  # "audit_log"
+    last_seq: Mapped[int] = mapped_column(SerialKey)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    rows_checked: Mapped[int] = mapped_column(SerialKey)
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())

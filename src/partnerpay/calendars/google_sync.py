@@ -230,6 +230,17 @@ def event_body(item: CalendarItem, base_url: str) -> dict[str, Any]:
     }
 
 
+def _past_run(key: str, now: datetime) -> bool:
+    """A payout run that took place leaves the feed but stays in the team's Google calendar, as its history."""
+    if not key.startswith("payout-run-"):
+        return False
+    try:
+        at = datetime.strptime(key.rsplit("-", 1)[-1], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return at <= now
+
+
 def _content_hash(body: dict[str, Any]) -> str:
     return _hash(json.dumps(body, sort_keys=True, separators=(",", ":")))
 
@@ -302,7 +313,7 @@ def sync_program(
             counts["created"] += 1
         row.state, row.content_hash, row.synced_at = "created", digest, now
     for key, row in known.items():
-        if key not in wanted and row.state == "created":
+        if key not in wanted and row.state == "created" and not _past_run(key, now):
             client.delete(row.event_id)
             row.state, row.synced_at = "deleted", now
             counts["deleted"] += 1

@@ -63,9 +63,20 @@ def upgrade() -> None:
     # The audit view searches by actor and by action, newest first (object and program have indexes already).
     op.create_index("ix_audit_actor", "audit_log", ["actor_id", "seq"], unique=False)
     op.create_index("ix_audit_action", "audit_log", ["action", "seq"], unique=False)
+    op.create_table(
+        "audit_chain_checks",
+        sa.Column("name", sa.String(length=16), nullable=False),
+        sa.Column("last_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("last_hash", sa.String(length=64), nullable=False),
+        sa.Column("rows_checked", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("problems", sa.JSON(), nullable=False),
+        sa.Column("checked_at", _TS, nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_audit_chain_checks"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("audit_chain_checks")
     op.drop_index("ix_audit_action", table_name="audit_log")
     op.drop_index("ix_audit_actor", table_name="audit_log")
     op.drop_table("google_calendar_events")

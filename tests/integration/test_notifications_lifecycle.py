@@ -23,13 +23,16 @@ from partnerpay.commissions.decisions import approve_lines
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.deals.leads import register_lead
 from partnerpay.deals.updates import ask_for_update
+from partnerpay.integrations.smtp import Email
 from partnerpay.jobs.handlers import build_registry
 from partnerpay.jobs.models import JobStatus, OutboxJob
+from partnerpay.jobs.outbox import enqueue
+from partnerpay.jobs.registry import Registry
 from partnerpay.jobs.scheduler import PeriodicTask, Scheduler
 from partnerpay.jobs.worker import Worker
 from partnerpay.kit.clock import FixedClock
 from partnerpay.messaging.announcements import announce
-from partnerpay.messaging.email import EMAIL_SEND, enqueue_email
+from partnerpay.messaging.email import EMAIL_SEND, email_handler, enqueue_email
 from partnerpay.messaging.line_notices import hold_notices_due
 from partnerpay.messaging.threads import post_message
 from partnerpay.partners.applications import approve_applications, submit_application
@@ -288,3 +291,32 @@ class TestFailingServer:
             assert done is not None and done.status == JobStatus.DONE.value and done.attempts == 1
         worker.run_pending()
         assert len(inbox.messages) == 1
+
+
+class TestOutsideTheTransaction:
+    def test_the_mailer_runs_while_the_database_stays_writable(
+        self, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        """On SQLite the worker's transaction holds the write lock: SMTP must not talk inside it. The mailer here
+        writes to the database while it "sends"; inside the transaction that write would wait for the lock."""
+
+        class WritingMailer:
+            sent: list[str] = []
+
+            def send(self, email: Email) -> None:
+                with session_factory() as other:
+                    enqueue(other, "test.noop", [{"during": email.subject}], now=clock.now())
+                    other.commit()
+                self.sent.append(email.subject)
+
+        with session_factory() as s:
+            enqueue_email(s, to=ADA, subject="Your payout", text="was paid", now=clock.now())
+            s.commit()
+        registry = Registry()
+        registry.add(EMAIL_SEND, email_handler(WritingMailer(), base_url="https://partners.acme.example"))
+        Worker(session_factory, registry, clock=clock).run_pending(max_jobs=1)
+
+        assert WritingMailer.sent == ["Your payout"]
+        with session_factory() as s:
+            kinds = {kind: status for kind, status in s.execute(select(OutboxJob.kind, OutboxJob.status))}
+        assert kinds == {EMAIL_SEND: JobStatus.DONE.value, "test.noop": JobStatus.PENDING.value}

@@ -25,13 +25,14 @@ from partnerpay.deals.models import Deal, Lead
 from partnerpay.events.models import Customer, Event
 from partnerpay.kit.ids import new_id, new_ids
 from partnerpay.reports.models import CommissionStatusTotal, PartnerDay, PartnerMoney, ProgramDay, ProgramMoney
-from partnerpay.reports.rollups import COUNTS, MONEY, id_floor, ranges, roll_up
+from partnerpay.reports.rollups import DAY_FIGURES, MONEY, id_floor, ranges, roll_up
 from tests import factories
 from tests.integration.test_cli import cli  # noqa: F401  (the fixture)
 
 T0 = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 CLICK_COLUMNS = ("id", "program_id", "partner_id", "code", "at", "ua_class", "destination")
 _programs = count()
+PROGRAM_CURRENCY = "EUR"  # factories.program's
 FINANCE = Actor(ActorType.STAFF, "usr_finance", ROLE_SCOPES["finance"])
 
 Key = tuple[str, date]  # partner ('' for none) and day
@@ -45,7 +46,9 @@ class World:
     program_id: str
     partners: list[str]
     now: datetime = T0
-    counts: dict[Key, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: dict.fromkeys(COUNTS, 0)))
+    counts: dict[Key, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: dict.fromkeys(DAY_FIGURES, 0))
+    )
     money: dict[tuple[str, date, str], dict[str, int]] = field(
         default_factory=lambda: defaultdict(lambda: dict.fromkeys(MONEY, 0))
     )
@@ -91,6 +94,8 @@ class World:
             self.counts[key]["conversions"] += 1
             self.counts[key]["customers_paid"] += 1
             self.money[(*key, currency)]["revenue"] += amount
+            if currency == PROGRAM_CURRENCY:
+                self.counts[key]["program_revenue"] += amount
         else:
             self.counts[key]["signups"] += 1
 
@@ -158,13 +163,15 @@ class World:
         )
         if status != "rejected":
             self.money[(partner, at.date(), currency)]["commissions"] += amount
+            if currency == PROGRAM_CURRENCY:
+                self.counts[(partner, at.date())]["program_commissions"] += amount
 
     # --- what the rollup must hold --------------------------------------------------------------------
 
     def expected(self) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
         partner_days = {k: v for k, v in self.counts.items() if any(v.values())}
         partner_money = {k: v for k, v in self.money.items() if any(v.values())}
-        program_days: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+        program_days: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(DAY_FIGURES, 0))
         for (_, day), figures in partner_days.items():
             for name, value in figures.items():
                 program_days[day][name] += value
@@ -181,7 +188,7 @@ class World:
             return {n: int(getattr(row, n)) for n in names}
 
         partner_days = {
-            (r.partner_id, r.day): figures(r, COUNTS)
+            (r.partner_id, r.day): figures(r, DAY_FIGURES)
             for r in s.scalars(select(PartnerDay).where(PartnerDay.program_id == p))
         }
         partner_money = {
@@ -189,7 +196,7 @@ class World:
             for r in s.scalars(select(PartnerMoney).where(PartnerMoney.program_id == p))
         }
         program_days = {
-            r.day: figures(r, COUNTS) for r in s.scalars(select(ProgramDay).where(ProgramDay.program_id == p))
+            r.day: figures(r, DAY_FIGURES) for r in s.scalars(select(ProgramDay).where(ProgramDay.program_id == p))
         }
         program_money = {
             (r.day, r.currency): figures(r, MONEY)

@@ -28,6 +28,10 @@ class _Counts:
     deals_won: Mapped[int] = mapped_column(Integer, default=0)  # deals won, by won_at
     conversions: Mapped[int] = mapped_column(Integer, default=0)  # invoice_paid events, by occurred_at
     customers_paid: Mapped[int] = mapped_column(Integer, default=0)  # customers whose first payment was that day
+    # The two money figures partners are ranked by, in the program's currency (fixed when the program is made),
+    # so that a top-partners read needs this table alone; every currency is in the money tables.
+    program_revenue: Mapped[int] = mapped_column(BigInteger, default=0)
+    program_commissions: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class _Money:

@@ -186,54 +186,33 @@ class TopPartner:
 
 
 def top_partners_statement() -> AnySelect:
-    """Partners ranked by revenue in `currency`, then conversions, then clicks: the two rollups' rows of the
-    range in one union, grouped by partner (no join of the two row by row). Built once with bound parameters
-    (program_id, start, end, currency, limit): a dashboard polls it."""
-    zero = literal(0)
-    program_id: Any = bindparam("program_id")
-    start: Any = bindparam("start")
-    end: Any = bindparam("end")
-    counts = select(
-        PartnerDay.partner_id.label("pid"),
-        PartnerDay.clicks.label("clicks"),
-        PartnerDay.signups.label("signups"),
-        PartnerDay.conversions.label("conversions"),
-        PartnerDay.deals_won.label("deals_won"),
-        zero.label("revenue"),
-        zero.label("commissions"),
-    ).where(
-        PartnerDay.program_id == program_id,
-        PartnerDay.day >= start,
-        PartnerDay.day <= end,
-        PartnerDay.partner_id != NO_PARTNER,
-    )
-    money = select(
-        PartnerMoney.partner_id,
-        zero,
-        zero,
-        zero,
-        zero,
-        PartnerMoney.revenue,
-        PartnerMoney.commissions,
-    ).where(
-        PartnerMoney.program_id == program_id,
-        PartnerMoney.day >= start,
-        PartnerMoney.day <= end,
-        PartnerMoney.currency == bindparam("currency"),
-        PartnerMoney.partner_id != NO_PARTNER,
-    )
-    both = union_all(counts, money).subquery()
-    names = ("clicks", "signups", "conversions", "deals_won", "revenue", "commissions")
+    """Partners ranked by revenue in the program's currency, then conversions, then clicks, from the partner
+    days alone (they carry the revenue and commissions in that currency). Built once with bound parameters
+    (program_id, start, end, limit): a dashboard polls it."""
+    d = PartnerDay
+    sums = {
+        "clicks": func.sum(d.clicks),
+        "signups": func.sum(d.signups),
+        "conversions": func.sum(d.conversions),
+        "deals_won": func.sum(d.deals_won),
+        "revenue": func.sum(d.program_revenue),
+        "commissions": func.sum(d.program_commissions),
+    }
     grouped = (
-        select(both.c.pid, *(func.sum(both.c[n]).label(n) for n in names))
-        .group_by(both.c.pid)
-        .order_by(func.sum(both.c.revenue).desc(), func.sum(both.c.conversions).desc(), func.sum(both.c.clicks).desc())
-        .order_by(both.c.pid)
+        select(d.partner_id.label("pid"), *(value.label(name) for name, value in sums.items()))
+        .where(
+            d.program_id == bindparam("program_id"),
+            d.day >= bindparam("start"),
+            d.day <= bindparam("end"),
+            d.partner_id != NO_PARTNER,
+        )
+        .group_by(d.partner_id)
+        .order_by(sums["revenue"].desc(), sums["conversions"].desc(), sums["clicks"].desc(), d.partner_id)
         .limit(bindparam("limit"))
         .subquery()
     )
     return (
-        select(Partner.id, Partner.name, *(grouped.c[n] for n in names))
+        select(Partner.id, Partner.name, *(grouped.c[n] for n in sums))
         .join(grouped, grouped.c.pid == Partner.id)
         .order_by(grouped.c.revenue.desc(), grouped.c.conversions.desc(), grouped.c.clicks.desc(), Partner.id)
     )
@@ -245,8 +224,9 @@ _TOP = top_partners_statement()
 def top_partners(
     session: Session, *, program_id: str, currency: str, start: date, end: date, limit: int = 10
 ) -> list[TopPartner]:
-    """The program's best partners of the range (at most `limit`, up to 500)."""
-    params = {"program_id": program_id, "start": start, "end": end, "currency": currency}
+    """The program's best partners of the range (at most `limit`, up to 500); `currency` is the program's, the
+    one the partner days carry revenue and commissions in."""
+    params = {"program_id": program_id, "start": start, "end": end}
     rows = fetch(session, _TOP, {**params, "limit": max(1, min(limit, MAX_TOP))})
     return [
         TopPartner(pid, name, int(c), int(s), int(conv), int(w), int(rev), int(com), currency)

@@ -66,6 +66,8 @@ from partnerpay.tracking.models import Click
 LAG = timedelta(minutes=10)
 ROLLUP_LOCK = 2_026_112_622  # the advisory lock key of the rollup (PostgreSQL)
 COUNTS = ("clicks", "signups", "leads", "deals_won", "conversions", "customers_paid")
+# A day's row also holds the ranking figures in the program's currency (reports/models.py).
+DAY_FIGURES = (*COUNTS, "program_revenue", "program_commissions")
 MONEY = ("revenue", "won_amount", "commissions", "payouts_paid")
 ID_SOURCES: dict[str, Any] = {
     "clicks": Click,
@@ -164,20 +166,30 @@ def _in(column: Any, program_id: str, start: date | None, end: date | None, mode
     return where
 
 
-def _count_rows(program_id: str, start: date | None, end: date | None) -> Subquery:
-    def rows(model: Any, at: Any, name: str, *more: Any, partner: Any = None) -> AnySelect:
-        where = _in(at, program_id, start, end, model) + list(more)
-        return _per_table(
-            model.partner_id if partner is None else partner, utc_date(at), {name: func.count()}, COUNTS, where
-        )
+def _count_rows(program_id: str, currency: str, start: date | None, end: date | None) -> Subquery:
+    def rows(model: Any, at: Any, name: str, *more: Any, figure: Any = None) -> AnySelect:
+        where = [*_in(at, program_id, start, end, model), *more]
+        figures = {name: func.count() if figure is None else func.sum(figure)}
+        return _per_table(model.partner_id, utc_date(at), figures, DAY_FIGURES, where)
 
+    paid = Event.type == "invoice_paid"
+    line = CommissionLine
     return union_all(
         rows(Click, Click.at, "clicks"),
         rows(Event, Event.occurred_at, "signups", Event.type == "signup"),
-        rows(Event, Event.occurred_at, "conversions", Event.type == "invoice_paid"),
+        rows(Event, Event.occurred_at, "conversions", paid),
         rows(Lead, Lead.created_at, "leads"),
         rows(Deal, Deal.won_at, "deals_won", Deal.status == "won"),
         rows(Customer, Customer.first_paid_at, "customers_paid"),
+        rows(Event, Event.occurred_at, "program_revenue", paid, Event.currency == currency, figure=Event.amount),
+        rows(
+            line,
+            line.created_at,
+            "program_commissions",
+            line.status != LineStatus.REJECTED.value,
+            line.currency == currency,
+            figure=line.amount,
+        ),
     ).subquery()
 
 
@@ -214,11 +226,12 @@ def reroll(session: Session, program_id: str, start: date | None = None, end: da
     for model in (PartnerDay, PartnerMoney, ProgramDay, ProgramMoney):
         session.execute(delete(model).where(*_day_filter(model, program_id, start, end)))
 
-    counts = _count_rows(program_id, start, end)
-    sums = [func.sum(counts.c[n]) for n in COUNTS]
+    currency = session.scalar(select(Program.currency).where(Program.id == program_id)) or ""
+    counts = _count_rows(program_id, currency, start, end)
+    sums = [func.sum(counts.c[n]) for n in DAY_FIGURES]
     session.execute(
         insert(PartnerDay).from_select(
-            ["program_id", "day", "partner_id", *COUNTS],
+            ["program_id", "day", "partner_id", *DAY_FIGURES],
             select(literal(program_id), counts.c.day, counts.c.pid, *sums).group_by(counts.c.day, counts.c.pid),
         )
     )
@@ -235,8 +248,8 @@ def reroll(session: Session, program_id: str, start: date | None = None, end: da
     # The program's days are the sum of its partners' (the unattributed '' row included).
     session.execute(
         insert(ProgramDay).from_select(
-            ["program_id", "day", *COUNTS],
-            select(PartnerDay.program_id, PartnerDay.day, *(func.sum(getattr(PartnerDay, n)) for n in COUNTS))
+            ["program_id", "day", *DAY_FIGURES],
+            select(PartnerDay.program_id, PartnerDay.day, *(func.sum(getattr(PartnerDay, n)) for n in DAY_FIGURES))
             .where(*_day_filter(PartnerDay, program_id, start, end))
             .group_by(PartnerDay.program_id, PartnerDay.day),
         )

@@ -23,7 +23,11 @@ _CLUSTERED = {"sqlite_with_rowid": False}  # SQLite keeps the rows in primary-ke
 
 def _counts() -> list[sa.Column[int]]:
     names = ("clicks", "signups", "leads", "deals_won", "conversions", "customers_paid")
-    return [sa.Column(name, sa.Integer(), nullable=False) for name in names]
+    counts = [sa.Column(name, sa.Integer(), nullable=False) for name in names]
+    return [
+        *counts,
+        *(sa.Column(n, sa.BigInteger(), nullable=False) for n in ("program_revenue", "program_commissions")),
+    ]
 
 
 def _money() -> list[sa.Column[int]]:

@@ -153,6 +153,23 @@ class TestConnect:
         again = client.get("/integrations/google-calendar/callback", params={"state": "forged", "code": "4/x"})
         assert again.status_code == 404 and "connect again" in again.text
 
+    def test_a_viewer_can_neither_ask_nor_finish_the_consent(
+        self, world: World, google: FakeGoogle, settings: Settings
+    ) -> None:
+        configure(world, google)
+        viewer = staff(world, "viewer")
+        token = csrf_of(viewer, "/settings/calendar")
+        asked = viewer.post(f"/settings/calendar/google/{world.program_id}/connect", data={"csrf_token": token})
+        assert asked.status_code == 403 and "write" in asked.text
+        manager = staff(world, "manager")
+        token = csrf_of(manager, "/settings/calendar")
+        answer = manager.post(
+            f"/settings/calendar/google/{world.program_id}/connect", data={"csrf_token": token}, follow_redirects=False
+        )
+        state = parse_qs(urlsplit(answer.headers["location"]).query)["state"][0]
+        finished = viewer.get("/integrations/google-calendar/callback", params={"state": state, "code": "4/x"})
+        assert finished.status_code == 403 and jobs(world, "google_calendar.connect") == []
+
 
 class TestSync:
     def test_items_become_events_with_deterministic_ids_and_the_documented_shape(

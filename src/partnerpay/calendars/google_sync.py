@@ -110,6 +110,8 @@ def start_connect(
 
 def finish_connect(session: Session, *, actor: Actor, box: SecretBox, state: str, code: str, now: datetime) -> str:
     """Google sent the user back: keep the code (sealed) and queue its exchange; the program id."""
+    if actor.type is not ActorType.STAFF or not actor.can("write"):
+        raise Forbidden("connecting Google Calendar needs a staff user with the 'write' scope")
     link = session.scalar(select(GoogleCalendarLink).where(GoogleCalendarLink.state_hash == _hash(state or "-")))
     if link is None or link.status != Status.CONSENT_ASKED:
         raise NotFound("this Google consent is unknown or was already used: connect again", field="state")

@@ -68,6 +68,14 @@ class TestPortal:
         assert "attachment;" in download.headers["content-disposition"]
         assert d.id in client.get("/portal/disputes").text
 
+    def test_earnings_shows_a_disputed_lines_status_instead_of_the_dispute_link(self, w: World) -> None:
+        client = portal(w)
+        dispute_line(client, w.acme_line)
+        d = latest(w)
+        page = client.get("/portal").text
+        assert f'href="/portal/disputes/{d.id}">Disputed: open, due 25 Jan 2026' in page
+        assert f"/portal/disputes/new?line_id={w.acme_line}" not in page
+
     def test_a_missing_commission_claim_names_the_bad_field_and_keeps_the_values(self, w: World) -> None:
         client = portal(w)
         token = csrf_of(client, "/portal/disputes/new")

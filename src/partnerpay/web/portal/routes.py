@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from partnerpay.auth.actor import Actor
 from partnerpay.auth.service import authenticate_partner_user
 from partnerpay.deals.queries import open_requests
+from partnerpay.disputes.queries import for_line_ids as line_disputes
 from partnerpay.messaging.queries import partner_unread
 from partnerpay.partners.models import Partner
 from partnerpay.payouts.settings import carried_over, describe_skip
@@ -134,6 +135,8 @@ def home(request: Request, me: Actor = PartnerUserActor, before: str | None = No
             "notifications": queries.notifications(session, partner.id),
             "terms_due": needs_acceptance(session, partner.id),
             "update_requests": open_requests(session, partner.id),
+            # The latest dispute of each line shown: its status replaces the Dispute link (issue 8 part 2).
+            "line_disputes": line_disputes(session, partner.id, [v.line.id for v in lines]),
             "unread_messages": partner_unread(session, partner.id),  # messages and announcements (issue 8 part 3)
         }
     return render(request, "portal/home.html", context)

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, literal, null, select, union_all
+from sqlalchemy import Select, String, bindparam, func, literal, null, select, union_all
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from partnerpay.partners.models import Partner
 from partnerpay.payouts.models import PayoutSettings
@@ -185,6 +188,24 @@ class TopPartner:
     currency: str
 
 
+class unindexed(FunctionElement[str]):  # lower case: it reads like the SQL it stands for
+    """A column SQLite must not read through an index: `+partner_id` there, the plain column elsewhere."""
+
+    type = String()
+    name = "unindexed"
+    inherit_cache = True
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+@compiles(unindexed)
+def _unindexed_default(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
 def top_partners_statement() -> AnySelect:
     """Partners ranked by revenue in the program's currency, then conversions, then clicks, from the partner
     days alone (they carry the revenue and commissions in that currency). Built once with bound parameters
@@ -206,7 +227,9 @@ def top_partners_statement() -> AnySelect:
             d.day <= bindparam("end"),
             d.partner_id != NO_PARTNER,
         )
-        .group_by(d.partner_id)
+        # Grouping by the bare column, SQLite (with statistics) walks the (partner_id, day) index of every
+        # partner and looks each row up: twice the time of reading the program's days in key order and sorting.
+        .group_by(unindexed(d.partner_id))
         .order_by(sums["revenue"].desc(), sums["conversions"].desc(), sums["clicks"].desc(), d.partner_id)
         .limit(bindparam("limit"))
         .subquery()

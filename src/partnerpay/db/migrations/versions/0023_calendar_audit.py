@@ -54,9 +54,7 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("synced_at", _TS, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["program_id"], ["programs.id"], name="fk_google_calendar_events_program_id_programs"
-        ),
+        sa.ForeignKeyConstraint(["program_id"], ["programs.id"], name="fk_google_calendar_events_program_id_programs"),
         sa.PrimaryKeyConstraint("id", name="pk_google_calendar_events"),
         sa.UniqueConstraint("program_id", "item_key", name="uq_google_calendar_events_program_id_item_key"),
     )

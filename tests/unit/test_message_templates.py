@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from partnerpay.kit.errors import ValidationError
-from partnerpay.messaging.templates import KINDS, check_template, render
+from partnerpay.messaging.templates import EDITABLE, KINDS, NON_TRANSACTIONAL, check_template, editable_kind, render
 
 APPROVED = KINDS["commission.approved"]
 
@@ -56,3 +56,10 @@ class TestRender:
     def test_a_value_is_never_interpreted(self, value: str) -> None:
         subject, body = render(APPROVED, "{partner}", "{partner}", {"partner": value})
         assert body == value and subject == " ".join(value.split())[:200]
+
+
+class TestReportKind:
+    def test_the_weekly_report_can_be_turned_off_but_has_no_template(self) -> None:
+        assert "report.weekly" in NON_TRANSACTIONAL and "report.weekly" not in EDITABLE
+        with pytest.raises(ValidationError, match="not written from a template"):
+            editable_kind("report.weekly")

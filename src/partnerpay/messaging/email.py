@@ -79,10 +79,13 @@ def enqueue_email(
     now: datetime,
     html: str | None = None,
     images: dict[str, bytes] | None = None,
+    unsubscribe: tuple[str, str] | None = None,
 ) -> str:
     """One email job in the caller's transaction; returns the job id.
 
     `html` (optional) is sent as an alternative to the text, with `images` (cid → PNG bytes) inline in it.
+    `unsubscribe` (partner id, kind) marks non-transactional mail: it gets the one-click unsubscribe headers
+    and link (messaging/preferences.py) when sent.
     """
     to = check_email(to, field="to")
     subject = " ".join(subject.split())  # one line, whatever a program or partner name holds
@@ -104,6 +107,8 @@ def enqueue_email(
             if not IMAGE_CID.match(cid):
                 raise ValidationError(f"image id {cid!r} may hold letters, digits, '.', '_', '-'", field="images")
         payload["images"] = [{"cid": cid, "png": base64.b64encode(data).decode()} for cid, data in images.items()]
+    if unsubscribe is not None:
+        payload["unsubscribe"] = {"partner_id": unsubscribe[0], "kind": unsubscribe[1]}
     return enqueue(session, EMAIL_SEND, [payload], now=now)[0]
 
 

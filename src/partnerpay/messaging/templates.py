@@ -36,6 +36,9 @@ class Kind:
     placeholders: tuple[str, ...]
     subject: str
     body: str
+    # False: the email is written elsewhere (the weekly report's HTML with charts); the kind exists for
+    # preferences and unsubscribe links only, and has no template to edit.
+    editable: bool = True
 
     @property
     def allowed(self) -> tuple[str, ...]:
@@ -118,6 +121,16 @@ for _name, _label, _subject, _sentence in (
      "the next payout; check your payout method."),
 ):  # fmt: skip
     KINDS[_name] = Kind(_name, _label, True, _PAYOUT, _subject, _sentence + _PAYOUT_TAIL)
+KINDS["report.weekly"] = Kind(
+    "report.weekly",
+    "Weekly performance report",
+    False,
+    (),
+    "Your week with {program}",
+    "Hello {partner},\n\nyour weekly report is in the portal: {portal_url}\n",
+    editable=False,
+)
+EDITABLE = tuple(k.name for k in KINDS.values() if k.editable)
 NON_TRANSACTIONAL = tuple(k.name for k in KINDS.values() if not k.transactional)
 
 
@@ -128,6 +141,13 @@ def get_kind(name: str, *, field: str = "kind") -> Kind:
         raise ValidationError(
             f"unknown notification kind {name!r}; known: {', '.join(sorted(KINDS))}", field=field
         ) from None
+
+
+def editable_kind(name: str, *, field: str = "kind") -> Kind:
+    spec = get_kind(name, field=field)
+    if not spec.editable:
+        raise ValidationError(f"{spec.label} emails are not written from a template", field=field)
+    return spec
 
 
 def placeholders_of(text: str, *, field: str) -> list[str]:
@@ -206,7 +226,7 @@ def save_template(
     if not actor.can("write") or actor.partner_id is not None:
         raise Forbidden("editing notification templates needs the manager, finance or owner role")
     program = get_program(session, actor, program_id)
-    spec = get_kind(kind)
+    spec = editable_kind(kind)
     subject, body = check_template(spec, subject, body)
     row = session.scalar(
         select(NotificationTemplate).where(
@@ -238,7 +258,7 @@ def reset_template(session: Session, *, actor: Actor, program_id: str, kind: str
     if not actor.can("write") or actor.partner_id is not None:
         raise Forbidden("editing notification templates needs the manager, finance or owner role")
     program = get_program(session, actor, program_id)
-    spec = get_kind(kind)
+    spec = editable_kind(kind)
     row = session.scalar(
         select(NotificationTemplate).where(
             NotificationTemplate.program_id == program.id, NotificationTemplate.kind == spec.name

@@ -108,7 +108,7 @@ def templates_page(
         if program is None and programs:
             raise NotFound(f"program {wanted} not found", field="program_id")
         rows = []
-        for spec in templates.KINDS.values():
+        for spec in (templates.KINDS[k] for k in templates.EDITABLE):
             subject, body, custom = (
                 templates.wording(session, program.id, spec) if program else (spec.subject, spec.body, False)
             )

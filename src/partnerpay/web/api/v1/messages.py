@@ -196,7 +196,7 @@ def list_templates(request: Request, program_id: str, actor: Actor = Caller) -> 
     with reader(request, actor) as session:
         program = get_program(session, actor, program_id)
         data = []
-        for kind in templates.KINDS.values():
+        for kind in (templates.KINDS[k] for k in templates.EDITABLE):
             subject, body, custom = templates.wording(session, program.id, kind)
             data.append(
                 {

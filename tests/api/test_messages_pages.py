@@ -73,8 +73,10 @@ class TestPortalInbox:
         thread_id = start(acme, f"Hello {XSS}", f"Body {XSS}")
         page = acme.get(f"/portal/messages/{thread_id}")
         assert page.status_code == 200 and ESCAPED in page.text and XSS not in page.text
+        assert 'href="/portal/messages" aria-current="page">Messages' in acme.get("/portal/messages").text  # nav
         console = staff(world)
         inbox = console.get("/messages?unread=1")
+        assert 'href="/messages" aria-current="page">Messages' in inbox.text  # the console navigation
         assert thread_id in inbox.text and "1 new" in inbox.text and XSS not in inbox.text
         thread = console.get(f"/messages/{thread_id}")
         assert ESCAPED in thread.text and XSS not in thread.text
@@ -132,6 +134,7 @@ class TestPortalInbox:
 class TestConsole:
     def test_staff_writes_from_the_partner_page_section(self, world: World) -> None:
         console = staff(world)
+        assert f'hx-get="/partners/{world.acme_id}/messages"' in console.get(f"/partners/{world.acme_id}").text
         section = console.get(f"/partners/{world.acme_id}/messages", headers={"HX-Request": "true"})
         assert section.status_code == 200 and "Write to Acme Media" in section.text and "<html" not in section.text
         token = csrf_of(console, "/messages")
@@ -190,6 +193,7 @@ class TestConsole:
 class TestPreferencesAndUnsubscribe:
     def test_the_partner_turns_announcements_off_in_the_profile(self, world: World) -> None:
         acme = portal(world)
+        assert 'href="/portal/profile/notifications"' in acme.get("/portal/profile").text
         page = acme.get("/portal/profile/notifications")
         assert page.status_code == 200 and 'value="announcement" checked' in page.text
         token = csrf_of(acme, "/portal/profile/notifications")

@@ -16,14 +16,15 @@ from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import NotFound, PartnerpayError, ValidationError
 from partnerpay.messaging import queries, templates
 from partnerpay.messaging.announcements import announce
-from partnerpay.messaging.attachments import describe_size, get_attachment
-from partnerpay.messaging.threads import get_thread, mark_read, post_message
+from partnerpay.messaging.attachments import describe_size
+from partnerpay.messaging.threads import post_message
 from partnerpay.partners.models import Partner, PartnerGroup
 from partnerpay.programs.models import Program
 from partnerpay.web.console.access import Staff
-from partnerpay.web.message_files import attachment_response, read_uploads, save_uploads, store_of
+from partnerpay.web.message_files import read_uploads, save_uploads, store_of
 from partnerpay.web.pages import PageRoute, check_form_csrf, flash, now, reading, redirect, render
 from partnerpay.web.security import factory
+from partnerpay.web.thread_pages import ThreadPages
 
 router = APIRouter(route_class=PageRoute)
 BASE = "/messages"
@@ -208,29 +209,12 @@ def start_thread(
     return redirect(f"{BASE}/{message.thread_id}")
 
 
-def thread_page(
-    request: Request, me: Actor, thread_id: str, *, error: PartnerpayError | None = None, body: str = ""
-) -> Response:
-    with reading(request) as session:
-        view = queries.thread_view(session, me, thread_id)
-    if view.thread.staff_unread and error is None:
-        with unit_of_work(factory(request)) as session:
-            mark_read(session, actor=me, thread_id=thread_id, now=now(request))
-    context: dict[str, Any] = {
-        "area": "console",
-        "me": me,
-        "page": "messages",
-        "view": view,
-        "error": error,
-        "body": body,
-        "limit": describe_size(store_of(request).max_bytes),
-    }
-    return render(request, "console/thread.html", context, status_code=error.status if error else 200)
+THREADS = ThreadPages(area="console", base=BASE, template="console/thread.html", unread="staff_unread")
 
 
 @router.get(BASE + "/{thread_id}")
 def show_thread(request: Request, thread_id: str, me: Actor = Staff) -> Response:
-    return thread_page(request, me, thread_id)
+    return THREADS.page(request, me, thread_id)
 
 
 @router.post(BASE + "/{thread_id}")
@@ -243,32 +227,12 @@ def reply(
     csrf_token: Csrf = None,
 ) -> Response:
     check_form_csrf(request, csrf_token)
-    store = store_of(request)
-    try:
-        uploads = read_uploads(file, store)
-        with unit_of_work(factory(request)) as session:
-            thread = get_thread(session, me, thread_id)
-            ids = save_uploads(session, store, uploads, actor=me, program_id=thread.program_id,
-                               partner_id=thread.partner_id, now=now(request))  # fmt: skip
-            post_message(session, author=me, partner_id=thread.partner_id, topic_type=thread.topic_type,
-                         topic_id=thread.topic_id, thread_id=thread.id, body=body, attachment_ids=ids,
-                         now=now(request))  # fmt: skip
-    except NotFound:
-        raise
-    except PartnerpayError as exc:
-        return thread_page(request, me, thread_id, error=exc, body=body)
-    flash(request, "Reply sent.")
-    return redirect(f"{BASE}/{thread_id}")
+    return THREADS.reply(request, me, thread_id, body, file)
 
 
 @router.get(BASE + "/{thread_id}/files/{attachment_id}")
 def download(request: Request, thread_id: str, attachment_id: str, me: Actor = Staff) -> Response:
-    with reading(request) as session:
-        get_thread(session, me, thread_id)
-        attachment = get_attachment(session, me, attachment_id)
-        if not queries.message_attached(session, attachment.id, thread_id):
-            raise NotFound(f"attachment {attachment_id} not found", field="attachment_id")
-    return attachment_response(store_of(request), attachment)
+    return THREADS.download(request, me, thread_id, attachment_id)
 
 
 @router.get("/partners/{partner_id}/messages")

@@ -21,6 +21,7 @@ from partnerpay.commissions.decisions import approve_lines
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.events.schemas import EventIn, EventType
 from partnerpay.events.service import record_event
+from partnerpay.jobs.models import OutboxJob
 from partnerpay.kit.clock import FixedClock
 from partnerpay.ledger.models import LedgerPosting
 from partnerpay.messaging.models import Notification
@@ -269,11 +270,15 @@ class TestOtherCommands:
         approve_lines(session, actor=SYSTEM, ids=list(session.scalars(select(CommissionLine.id))), now=clock.now())
         session.commit()
 
+        due = count(session, OutboxJob)  # the approval's portal notice and its email to the partner
+        assert due >= 1
+
         result = cli.invoke(app, ["worker", "--once"])
 
         assert result.exit_code == 0, result.output
-        assert "Ran 1 job(s)" in result.stdout
+        assert f"Ran {due} job(s)" in result.stdout
         assert count(session, Notification) == 1
+        assert set(session.scalars(select(OutboxJob.status))) == {"done"}
 
     def test_serve_migrates_then_runs_the_app(self, cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
         import uvicorn

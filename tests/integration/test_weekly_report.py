@@ -7,7 +7,6 @@ import io
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-import pytest
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -134,10 +133,10 @@ class TestWeeklyReport:
             assert weekly_due(s, MONDAY + timedelta(minutes=2)) == []
 
 
-@pytest.mark.skipif(
-    PREFERENCE_KIND not in NON_TRANSACTIONAL,
-    reason="the notification kind report.weekly is not in messaging/templates.KINDS yet",
-)
+def test_the_weekly_report_is_a_kind_partners_can_turn_off() -> None:
+    assert PREFERENCE_KIND in NON_TRANSACTIONAL
+
+
 class TestOptOut:
     def test_a_partner_who_opted_out_gets_no_report(
         self,

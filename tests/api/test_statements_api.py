@@ -121,8 +121,20 @@ class TestPortal:
         console = client.get(f"/partners/{world.beta_id}/statements/{PERIOD}.pdf", follow_redirects=False)
         assert console.status_code == 303 and console.headers["location"].startswith("/login")
 
+    def test_the_portal_navigation_links_statements_and_marks_it_current(self, world: World) -> None:  # noqa: F811
+        client = login(world.client(), "portal@acme.example", portal=True)
+        link = '<a href="/portal/statements" aria-current="page">Statements</a>'
+        assert link in client.get("/portal/statements").text
+        home = client.get("/portal").text
+        assert '<a href="/portal/statements">Statements</a>' in home and link not in home
+
 
 class TestConsole:
+    def test_the_partner_tab_bar_links_the_statements_section(self, world: World) -> None:  # noqa: F811
+        page = staff(world, "viewer").get(f"/partners/{world.acme_id}").text
+        tabs = page.split('<nav class="tabs"', 1)[1].split("</nav>", 1)[0]
+        assert '<a href="#statements">Statements</a>' in tabs and 'id="statements"' in page
+
     def test_partner_page_has_a_statements_section_with_downloads(self, world: World) -> None:  # noqa: F811
         client = staff(world, "viewer")
         page = client.get(f"/partners/{world.acme_id}").text

@@ -27,7 +27,7 @@ def statements_page(request: Request, me: Actor = PartnerUserActor) -> Response:
         months, _ = months_page(session, me, partner.id, now(request), cursor=None, limit=120)
     context = {
         "area": "portal",
-        "page": "payouts",
+        "page": "statements",
         "me": me,
         "partner": partner,
         "program": program,

@@ -93,6 +93,50 @@ class CommissionStatusTotal(Base):
     lines: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class PartnerWindow(Base):
+    """A partner's ranking figures summed over the `days` days ending on the program's window day
+    (WindowMark.as_of): the dashboards' fixed ranges ("the last 30 days"), summed once per rollup instead of on
+    every poll. At 10,000 partners a 30-day top list is a GROUP BY over ~300,000 partner days (over 200 ms on
+    SQLite); this is an index range read of the first rows."""
+
+    __tablename__ = "report_partner_windows"
+    __table_args__ = (CLUSTERED,)
+
+    program_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    signups: Mapped[int] = mapped_column(Integer, default=0)
+    conversions: Mapped[int] = mapped_column(Integer, default=0)
+    deals_won: Mapped[int] = mapped_column(Integer, default=0)
+    program_revenue: Mapped[int] = mapped_column(BigInteger, default=0)
+    program_commissions: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# The ranking order of the top-partners read (revenue, conversions, clicks, then id), so it reads the first
+# `limit` entries of the index and stops.
+Index(
+    "ix_report_partner_windows_rank",
+    PartnerWindow.program_id,
+    PartnerWindow.days,
+    PartnerWindow.program_revenue.desc(),
+    PartnerWindow.conversions.desc(),
+    PartnerWindow.clicks.desc(),
+    PartnerWindow.partner_id,
+)
+
+
+class WindowMark(Base):
+    """The day a program's windows end on. Present only while they match its partner days: a re-roll of the
+    program deletes it, and the refresh after the re-rolls writes it again (reports/windows.py)."""
+
+    __tablename__ = "report_window_marks"
+
+    program_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class RollupMark(Base):
     """How far the rollup has read one source: the greatest id it saw (ids sort by time), or a time."""
 

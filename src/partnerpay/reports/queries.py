@@ -20,10 +20,13 @@ from partnerpay.reports.models import (
     CommissionStatusTotal,
     PartnerDay,
     PartnerMoney,
+    PartnerWindow,
     ProgramDay,
     ProgramMoney,
+    WindowMark,
 )
 from partnerpay.reports.rollups import COUNTS, MONEY
+from partnerpay.reports.windows import WINDOWS
 
 AnySelect = Select[*tuple[Any, ...]]
 MAX_DAYS = 366
@@ -241,16 +244,51 @@ def top_partners_statement() -> AnySelect:
     )
 
 
-_TOP = top_partners_statement()
+def top_window_statement() -> AnySelect:
+    """The same ranking read from a program's summed window (reports/windows.py): the first `limit` entries of
+    the ranking index. Bound parameters: program_id, days, limit."""
+    w = PartnerWindow
+    ranked = (
+        select(
+            w.partner_id.label("pid"),
+            w.clicks,
+            w.signups,
+            w.conversions,
+            w.deals_won,
+            w.program_revenue.label("revenue"),
+            w.program_commissions.label("commissions"),
+        )
+        .where(w.program_id == bindparam("program_id"), w.days == bindparam("days"))
+        .order_by(w.program_revenue.desc(), w.conversions.desc(), w.clicks.desc(), w.partner_id)
+        .limit(bindparam("limit"))
+        .subquery()
+    )
+    return (
+        select(Partner.id, Partner.name, *(ranked.c[n] for n in TOP_FIGURES))
+        .join(ranked, ranked.c.pid == Partner.id)
+        .order_by(ranked.c.revenue.desc(), ranked.c.conversions.desc(), ranked.c.clicks.desc(), Partner.id)
+    )
+
+
+TOP_FIGURES = ("clicks", "signups", "conversions", "deals_won", "revenue", "commissions")
+_TOP, _TOP_WINDOW = top_partners_statement(), top_window_statement()
+_WINDOW_ENDS = select(WindowMark.as_of).where(
+    WindowMark.program_id == bindparam("program_id"), WindowMark.as_of == bindparam("end")
+)
 
 
 def top_partners(
     session: Session, *, program_id: str, currency: str, start: date, end: date, limit: int = 10
 ) -> list[TopPartner]:
     """The program's best partners of the range (at most `limit`, up to 500); `currency` is the program's, the
-    one the partner days carry revenue and commissions in."""
-    params = {"program_id": program_id, "start": start, "end": end}
-    rows = fetch(session, _TOP, {**params, "limit": max(1, min(limit, MAX_TOP))})
+    one the partner days carry revenue and commissions in. A range the rollup keeps summed (the last 7 or 30
+    days, once it has run today) is read from its window; any other is summed from the partner days."""
+    days = (end - start).days + 1
+    limit = max(1, min(limit, MAX_TOP))
+    if days in WINDOWS and fetch(session, _WINDOW_ENDS, {"program_id": program_id, "end": end}):
+        rows = fetch(session, _TOP_WINDOW, {"program_id": program_id, "days": days, "limit": limit})
+    else:
+        rows = fetch(session, _TOP, {"program_id": program_id, "start": start, "end": end, "limit": limit})
     return [
         TopPartner(pid, name, int(c), int(s), int(conv), int(w), int(rev), int(com), currency)
         for pid, name, c, s, conv, w, rev, com in rows

@@ -53,6 +53,7 @@ from partnerpay.events.models import Customer, Event
 from partnerpay.ledger.models import LedgerTransaction
 from partnerpay.payouts.models import Payout, PayoutStatus
 from partnerpay.programs.models import Program
+from partnerpay.reports import windows
 from partnerpay.reports.models import (
     CommissionStatusTotal,
     PartnerDay,
@@ -223,6 +224,7 @@ def _day_filter(model: Any, program_id: str, start: date | None, end: date | Non
 
 def reroll(session: Session, program_id: str, start: date | None = None, end: date | None = None) -> None:
     """Rebuild one program's rollup rows for the days start..end (both included; None: every day)."""
+    windows.forget(session, program_id)
     for model in (PartnerDay, PartnerMoney, ProgramDay, ProgramMoney):
         session.execute(delete(model).where(*_day_filter(model, program_id, start, end)))
 
@@ -368,8 +370,16 @@ def rebuild(session: Session, *, now: datetime) -> RollupResult:
         reroll(session, program_id)
         refresh_commission_status(session, program_id)
         result.status_refreshed.append(program_id)
+    _refresh_windows(session, now)
     _save_marks(session, marks, now)
     return result
+
+
+def _refresh_windows(session: Session, now: datetime) -> None:
+    """Re-sum the fixed windows of every program whose days changed or whose windows end before today."""
+    today = now.astimezone(UTC).date()
+    for program_id in windows.stale(session, session.scalars(select(Program.id)), today):
+        windows.refresh(session, program_id, today=today, now=now)
 
 
 def _one_at_a_time(session: Session) -> None:
@@ -397,5 +407,6 @@ def roll_up(session: Session, *, now: datetime, lag: timedelta = LAG) -> RollupR
     for program_id in sorted(_audited_programs(session, old) | set(changed)):
         refresh_commission_status(session, program_id)
         result.status_refreshed.append(program_id)
+    _refresh_windows(session, now)
     _save_marks(session, marks, now)
     return result

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from partnerpay.audit.chain_status import START, verify_after
 from partnerpay.audit.models import AuditEntry
 from partnerpay.audit.service import (
     GENESIS,
@@ -23,6 +24,7 @@ from partnerpay.audit.service import (
     hashed_text,
     record,
     record_many,
+    row_intact,
     verify_chain,
 )
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
@@ -458,6 +460,47 @@ class TestVerifyChain:
         assert checked == 3
         assert len(problems) == 1
         assert f"audit row {loaded[0].seq}:" in problems[0]
+
+
+class TestRowIntact:
+    """One recipe for "does this row still give its hash", used by the full walk and the Audit page's check."""
+
+    def stored_rows(self, session: Session) -> list[Any]:
+        return list(session.execute(select(*AuditEntry.__table__.columns).order_by(AuditEntry.seq)).all())
+
+    def test_untouched_rows_and_loaded_entries_are_intact(self, session: Session, clock: FixedClock) -> None:
+        record_three(session, clock)
+
+        assert [row_intact(r) for r in self.stored_rows(session)] == [True, True, True]
+        assert all(row_intact(entry) for entry in rows(session))
+
+    def test_a_tampered_row_is_not_intact_for_the_service_and_the_chain_check(
+        self, session: Session, engine: Engine, backend: str, clock: FixedClock
+    ) -> None:
+        record_three(session, clock)
+        seq = rows(session)[1].seq
+
+        tamper(session, engine, backend, "UPDATE audit_log SET object_id = 'com_x' WHERE seq = :seq", seq=seq)
+
+        assert [row_intact(r) for r in self.stored_rows(session)] == [True, False, True]
+        content = f"audit row {seq}: content does not match its hash"
+        assert verify_chain(session) == (3, [content])
+        status = verify_after(session, START, clock.now())
+        assert not status.ok and status.problems == (content,) and status.newly_checked == 3
+
+    def test_a_tail_changed_after_the_chain_check_is_reported_on_the_next_look(
+        self, session: Session, engine: Engine, backend: str, clock: FixedClock
+    ) -> None:
+        record_three(session, clock)
+        checked = verify_after(session, START, clock.now())
+        assert checked.ok and checked.last_seq == rows(session)[-1].seq
+
+        # The hash column is left alone: only the recipe can tell the row was changed.
+        tamper(session, engine, backend, "UPDATE audit_log SET action = 'x' WHERE seq = :seq", seq=checked.last_seq)
+
+        again = verify_after(session, checked, clock.now())
+        assert again.problems == (f"audit row {checked.last_seq}: changed or removed after it was verified",)
+        assert verify_chain(session)[1] == [f"audit row {checked.last_seq}: content does not match its hash"]
 
 
 class TestAppendOnly:

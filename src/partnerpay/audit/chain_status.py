@@ -13,15 +13,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit.models import AuditChainCheck, AuditEntry
-from partnerpay.audit.service import GENESIS, chain_hash, hashed_fields
+from partnerpay.audit.service import GENESIS, row_intact
 from partnerpay.db.engine import unit_of_work
 
 BATCH = 5000
@@ -42,29 +41,13 @@ class ChainStatus:
 START = ChainStatus(ok=True, rows_checked=0, last_seq=0, last_hash=GENESIS, checked_at=None)
 
 
-def _intact(row: Row[Any]) -> bool:
-    """Whether a row's content still gives its stored hash (the same recipe as audit.service.verify_chain)."""
-    fields = hashed_fields(
-        at=row.at,
-        actor_type=row.actor_type,
-        actor_id=row.actor_id,
-        action=row.action,
-        object_type=row.object_type,
-        object_id=row.object_id,
-        program_id=row.program_id,
-        before=row.before,
-        after=row.after,
-    )
-    return bool(chain_hash(row.prev_hash, fields) == row.hash)
-
-
 def verify_after(session: Session, status: ChainStatus, now: datetime, *, batch: int = BATCH) -> ChainStatus:
     """Continue the chain from `status`: check every row after its last_seq; a new status."""
     problems = list(status.problems)
     if status.last_seq:
         # The remembered row is read again whole: an edit or deletion at the tail shows on the next look.
         tail = session.execute(select(*AuditEntry.__table__.columns).where(AuditEntry.seq == status.last_seq)).first()
-        if tail is None or tail.hash != status.last_hash or not _intact(tail):
+        if tail is None or tail.hash != status.last_hash or not row_intact(tail):
             problems.append(f"audit row {status.last_seq}: changed or removed after it was verified")
     prev, last_seq, checked = status.last_hash, status.last_seq, 0
     while True:
@@ -76,7 +59,7 @@ def verify_after(session: Session, status: ChainStatus, now: datetime, *, batch:
         for row in rows:
             if row.prev_hash != prev:
                 problems.append(f"audit row {row.seq}: chain broken (prev_hash does not match row before)")
-            if not _intact(row):
+            if not row_intact(row):
                 problems.append(f"audit row {row.seq}: content does not match its hash")
             prev, last_seq = row.hash, row.seq
             checked += 1

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Row, event, select
 from sqlalchemy.orm import Session
 
 from partnerpay.audit.models import AuditEntry
@@ -210,6 +210,22 @@ def _text(value: Any) -> str | None:
     return None if value is None else canonical_json(value)
 
 
+def row_intact(row: Row[Any] | AuditEntry) -> bool:
+    """Whether a stored row's content still gives its stored hash: the one recipe every chain check uses."""
+    fields = hashed_fields(
+        at=row.at,
+        actor_type=row.actor_type,
+        actor_id=row.actor_id,
+        action=row.action,
+        object_type=row.object_type,
+        object_id=row.object_id,
+        program_id=row.program_id,
+        before=row.before,
+        after=row.after,
+    )
+    return bool(chain_hash(row.prev_hash, fields) == row.hash)
+
+
 def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, list[str]]:
     """Walk the whole log in order; returns (rows checked, problems)."""
     problems: list[str] = []
@@ -224,20 +240,9 @@ def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, list[str]
         if not rows:
             break
         for row in rows:
-            fields = hashed_fields(
-                at=row.at,
-                actor_type=row.actor_type,
-                actor_id=row.actor_id,
-                action=row.action,
-                object_type=row.object_type,
-                object_id=row.object_id,
-                program_id=row.program_id,
-                before=row.before,
-                after=row.after,
-            )
             if row.prev_hash != prev:
                 problems.append(f"audit row {row.seq}: chain broken (prev_hash does not match row before)")
-            if chain_hash(row.prev_hash, fields) != row.hash:
+            if not row_intact(row):
                 problems.append(f"audit row {row.seq}: content does not match its hash")
             prev = row.hash
             checked += 1

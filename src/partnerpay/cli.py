@@ -36,6 +36,7 @@ from partnerpay.db.engine import unit_of_work
 from partnerpay.fx.cli import fx
 from partnerpay.kit.clock import FixedClock, SystemClock
 from partnerpay.logs import configure as configure_logs
+from partnerpay.messaging.cli import attachments
 from partnerpay.plans.cli_simulate import plans
 from partnerpay.reports.cli import reports
 
@@ -64,6 +65,7 @@ app.add_typer(reports, name="reports")  # dashboard rollups by hand (issue 8 par
 app.add_typer(alerts, name="alerts")  # evaluate the alert rules now (issue 8 part 4)
 app.add_typer(audit, name="audit")  # export the audit log as CSV or JSON lines (issue 8 part 7)
 app.add_typer(statements, name="statements")  # verify a statement file, export one (issue 8 part 1)
+app.add_typer(attachments, name="attachments")  # prune files no attachment refers to (issue 8 part 2)
 
 
 def _migrate(url: str) -> tuple[str | None, str | None]:

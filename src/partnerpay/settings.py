@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # directory (created on demand) under their SHA-256; uploads larger than attachment_max_bytes get a 413.
     attachments_dir: str = "./attachments"
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    # Files there that no row refers to (an upload whose transaction rolled back) are removed daily once they
+    # are this old (`partnerpay attachments prune`); younger ones may belong to an upload still in flight.
+    attachment_orphan_grace_hours: float = Field(default=24, ge=1)
     # The click path (/r/{code}): clicks are written every click_flush_every clicks or click_flush_ms
     # milliseconds, whichever comes first; resolved codes stay in memory for click_cache_ttl_seconds.
     click_flush_every: int = Field(default=500, ge=1)

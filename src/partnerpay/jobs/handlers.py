@@ -105,4 +105,9 @@ def build_registry(settings: Settings | None = None) -> Registry:
     from partnerpay.alerts.raising import EVALUATE_JOB, evaluate_job
 
     registry.add(EVALUATE_JOB, evaluate_job)  # smart alerts, hourly (alerts/raising.py, issue 8 part 4)
+    from partnerpay.messaging.attachment_prune import PRUNE_JOB, prune_handler
+    from partnerpay.messaging.attachments import AttachmentStore
+
+    # Daily: attachment files no row refers to (an upload that rolled back), once past the grace period.
+    registry.add(PRUNE_JOB, prune_handler(lambda: AttachmentStore.from_settings(settings or Settings())))
     return registry

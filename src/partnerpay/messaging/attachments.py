@@ -2,7 +2,8 @@
 
 Only a short allow-list of types is accepted, decided by the file's first bytes (its magic number),
 not by the name or the type the browser declares. The file is written before the row: a transaction
-that rolls back leaves at most an unreferenced file, never a row without its bytes. Reading a file
+that rolls back leaves at most an unreferenced file (removed a day later by attachment_prune.py), never a row
+without its bytes. Reading a file
 back checks its hash, so a file changed on disk is refused rather than served.
 """
 
@@ -13,7 +14,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +30,7 @@ from partnerpay.programs.models import Program
 from partnerpay.settings import Settings
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_ORPHAN_GRACE = timedelta(days=1)
 ALLOWED_TYPES = ("application/pdf", "image/png", "image/jpeg", "text/plain", "text/csv")
 GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 MAX_FILENAME = 255
@@ -58,18 +60,30 @@ class AttachmentStore:
 
     root: Path
     max_bytes: int = DEFAULT_MAX_BYTES
+    # A file no row refers to is removed (attachment_prune.py) only once it is this old: an upload in
+    # flight has written its file but not yet committed its row.
+    orphan_grace: timedelta = DEFAULT_ORPHAN_GRACE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AttachmentStore:
-        return cls(root=Path(settings.attachments_dir), max_bytes=settings.attachment_max_bytes)
+        return cls(
+            root=Path(settings.attachments_dir),
+            max_bytes=settings.attachment_max_bytes,
+            orphan_grace=timedelta(hours=settings.attachment_orphan_grace_hours),
+        )
 
     def path_for(self, sha256: str) -> Path:
-        if not _SHA256.match(sha256):
+        if not is_digest(sha256):
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
         return self.root / sha256[:2] / sha256
 
     def limit_text(self) -> str:
         return describe_size(self.max_bytes)
+
+
+def is_digest(text: str) -> bool:
+    """A SHA-256 in lowercase hex, the only names files have in the store."""
+    return _SHA256.match(text) is not None
 
 
 def describe_size(size: int) -> str:
@@ -154,6 +168,9 @@ def write_bytes(store: AttachmentStore, data: bytes) -> str:
     digest = hashlib.sha256(data).hexdigest()
     path = store.path_for(digest)
     if path.exists() and path.stat().st_size == len(data):
+        # Fresh time: the prune (attachment_prune.py) spares files younger than its grace period, and this
+        # file may be an orphan that this upload's row, not yet committed, is about to refer to again.
+        os.utime(path)
         return digest
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write aside and rename: a reader never sees half a file, and a crash leaves no file under the hash.

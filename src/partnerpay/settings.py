@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     google_oauth_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
     google_oauth_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL, not a secret)
     google_calendar_api_url: str = "https://www.googleapis.com/calendar/v3"
+    # Done outbox jobs keep their payload (weekly report emails carry their PNG charts) this many days, then it
+    # is cleared daily (jobs/retention.py); the row itself stays.
+    outbox_retention_days: int = Field(default=30, ge=1)
     # Outgoing webhooks (webhooks_out/): how long one delivery attempt waits for the receiver's answer.
     outgoing_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 

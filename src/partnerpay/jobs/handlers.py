@@ -110,4 +110,9 @@ def build_registry(settings: Settings | None = None) -> Registry:
 
     # Daily: attachment files no row refers to (an upload that rolled back), once past the grace period.
     registry.add(PRUNE_JOB, prune_handler(lambda: AttachmentStore.from_settings(settings or Settings())))
+    from partnerpay.jobs.retention import RETENTION_JOB, retention_handler
+
+    # Daily: done jobs' payloads (weekly report charts among them) cleared after the retention period.
+    retention_days = (settings or Settings.model_construct()).outbox_retention_days  # defaults without settings
+    registry.add(RETENTION_JOB, retention_handler(retention_days))
     return registry

@@ -125,6 +125,7 @@ def default_tasks() -> list[PeriodicTask]:
     from partnerpay.alerts.raising import evaluate_due
     from partnerpay.approvals.auto import sweep_due
     from partnerpay.calendars.google_sync import syncs_due
+    from partnerpay.jobs.retention import retention_due
     from partnerpay.messaging.attachment_prune import prune_due
     from partnerpay.messaging.line_notices import hold_notices_due
     from partnerpay.payouts.scheduled_run import payout_runs_due
@@ -138,6 +139,7 @@ def default_tasks() -> list[PeriodicTask]:
         PeriodicTask("reports.rollup", _reports_jobs().rollup_due, every_seconds=60),  # 5-minute slots (reports)
         PeriodicTask("reports.weekly", _reports_weekly().weekly_due, every_seconds=300),  # a slot per program-week
         PeriodicTask("attachments.prune", prune_due, every_seconds=3600),  # a slot per day (messaging)
+        PeriodicTask("outbox.retention", retention_due, every_seconds=3600),  # a slot per day (jobs/retention.py)
     ]
 
 

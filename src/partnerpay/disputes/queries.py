@@ -19,7 +19,9 @@ from partnerpay.kit.paging import Page, paginate
 from partnerpay.partners.models import Partner
 
 STATUSES = tuple(s.value for s in DisputeStatus)
+ANY_STATUS = "any"  # the queue's and the export's "every status" (no status means waiting ones)
 QUEUE_LIMIT = 200
+PARTNER_LIMIT = 50
 
 
 def check_status(status: str | None) -> str | None:
@@ -71,23 +73,45 @@ class QueueRow:
     owner_email: str | None
 
 
+def queue_stmt(
+    actor: Actor, *, now: datetime, program_id: str | None = None, partner_id: str | None = None,
+    status: str | None = None, overdue: bool | None = None, mine: bool = False,
+) -> Select[Any]:  # fmt: skip
+    """The console queue's filters (the queue and its CSV export): waiting disputes unless a status, or
+    ANY_STATUS, is chosen."""
+    chosen = None if status == ANY_STATUS else status
+    stmt = _filtered(actor, now=now, program_id=program_id, partner_id=partner_id, status=chosen, overdue=overdue)
+    if not status:
+        stmt = stmt.where(Dispute.status.in_(WAITING))
+    if mine:
+        stmt = stmt.where(Dispute.owner_id == actor.id)
+    return stmt
+
+
 def queue(
     session: Session, actor: Actor, *, now: datetime, program_id: str | None = None, status: str | None = None,
     overdue: bool | None = None, mine: bool = False,
 ) -> list[QueueRow]:  # fmt: skip
     """The console queue: the most urgent first (earliest due date), waiting ones unless a status is chosen."""
-    stmt = _filtered(actor, now=now, program_id=program_id, partner_id=None, status=status, overdue=overdue)
-    if not status:
-        stmt = stmt.where(Dispute.status.in_(WAITING))
-    if mine:
-        stmt = stmt.where(Dispute.owner_id == actor.id)
+    stmt = queue_stmt(actor, now=now, program_id=program_id, status=status, overdue=overdue, mine=mine)
     rows = list(session.scalars(stmt.order_by(Dispute.due_at, Dispute.id).limit(QUEUE_LIMIT)))
-    names = _names(session, Partner, Partner.name, {d.partner_id for d in rows})
-    owners = _names(session, StaffUser, StaffUser.email, {d.owner_id for d in rows if d.owner_id})
+    names = names_of(session, Partner, Partner.name, {d.partner_id for d in rows})
+    owners = names_of(session, StaffUser, StaffUser.email, {d.owner_id for d in rows if d.owner_id})
     return [QueueRow(d, names.get(d.partner_id, d.partner_id), owners.get(d.owner_id or "")) for d in rows]
 
 
-def _names(session: Session, model: Any, column: Any, ids: set[str]) -> dict[str, str]:
+def for_partner(
+    session: Session, actor: Actor, partner_id: str, *, limit: int = PARTNER_LIMIT
+) -> tuple[list[Dispute], int]:
+    """A partner's disputes of every status, newest first (the partner page's section), and how many in all."""
+    stmt = _scoped(actor).where(Dispute.partner_id == partner_id)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = list(session.scalars(stmt.order_by(Dispute.created_at.desc(), Dispute.id.desc()).limit(limit)))
+    return rows, int(total)
+
+
+def names_of(session: Session, model: Any, column: Any, ids: set[str]) -> dict[str, str]:
+    """Id → one column (a partner's name, a staff user's email) for the rows a list shows."""
     if not ids:
         return {}
     return dict(session.execute(select(model.id, column).where(model.id.in_(sorted(ids)))).all())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from partnerpay.disputes import conversation, queries, service
 from partnerpay.disputes.access import get_dispute
 from partnerpay.disputes.case import build_case
 from partnerpay.disputes.evidence import add_evidence
+from partnerpay.disputes.export import export_disputes
 from partnerpay.disputes.forms import day, read_files, signed_minor_units
 from partnerpay.disputes.models import Dispute
 from partnerpay.disputes.rules import NEXT_STEP, is_overdue, sla_text
@@ -62,7 +64,26 @@ def queue(
                                                       "mine": mine},
             "sla_days": {p.id: service.sla_days(session, p.id) for p in programs}, "error": error, **_helpers(),
         }  # fmt: skip
+        context["export_query"] = urlencode({k: v for k, v in context["filters"].items() if v})
     return render(request, "console/disputes.html", context, status_code=422 if error else 200)
+
+
+@router.get("/disputes.csv")
+def export(
+    request: Request, me: Actor = Staff, program_id: str = "", partner_id: str = "", status: str = "",
+    overdue: str = "", mine: str = "",
+) -> Response:  # fmt: skip
+    """The queue's filters as CSV, every matching dispute (`status=any` for all), cells formula-escaped."""
+    at = now(request)
+    with reading(request) as session:
+        content = export_disputes(session, me, now=at, program_id=program_id or None, partner_id=partner_id or None,
+                                  status=status or None, overdue=True if overdue == "1" else None,
+                                  mine=mine == "1")  # fmt: skip
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="disputes-{at:%Y%m%d}.csv"'},
+    )
 
 
 def _write(request: Request, back: str, work: Callable[[Session], str]) -> Response:

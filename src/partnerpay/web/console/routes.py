@@ -21,6 +21,7 @@ from partnerpay.web.console import (
     jobs,
     messages,
     onboarding,
+    partner_disputes,
     partner_pages,
     partners,
     payout_reconcile,
@@ -57,5 +58,6 @@ router.include_router(console_statements.router)  # a partner's statements and t
 router.include_router(audit.router)  # Audit page and History panels (issue 8 part 7)
 router.include_router(calendar_settings.router)  # Settings > Calendar, Google consent callback (issue 8 part 6)
 router.include_router(disputes.router)  # disputes queue, case page and resolution (issue 8 part 2)
+router.include_router(partner_disputes.router)  # the partner page's Disputes section (issue 8 part 2)
 router.include_router(console_alerts.router)  # Alerts: rules, recent alerts, snooze/acknowledge (issue 8 part 4)
 router.include_router(console_webhooks.router)  # Outgoing webhooks and their delivery log (issue 8 part 9)

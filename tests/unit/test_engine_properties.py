@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given
@@ -45,7 +46,7 @@ def test_lines_are_whole_non_negative_amounts_within_every_cap(
 ) -> None:
     rule = {"trigger": "invoice_paid", "percent_bp": bp, "flat": flat, "caps": cap}
     partner = PartnerContext("prt_1", "active", paid_to_customer={1: paid}, earned_in_cap_period={1: earned})
-    program = ProgramTerms(**{**PROGRAM.__dict__, "rounding": rounding})
+    program = replace(PROGRAM, rounding=rounding)
     lines = run([rule], event=invoice(amount=amount), partner=partner, program=program)
     assert len(lines) <= 1
     for line in lines:
@@ -62,7 +63,7 @@ def test_lines_are_whole_non_negative_amounts_within_every_cap(
 
 @given(amount=amounts, bp=st.integers(min_value=1, max_value=10_000), rounding=roundings)
 def test_a_percent_rule_pays_percent_of_its_base(amount: int, bp: int, rounding: str) -> None:
-    program = ProgramTerms(**{**PROGRAM.__dict__, "rounding": rounding})
+    program = replace(PROGRAM, rounding=rounding)
     lines = run([{"trigger": "invoice_paid", "percent_bp": bp}], event=invoice(amount=amount), program=program)
     expected = percent_of(amount, bp, Rounding(rounding))
     assert [x.draft.amount for x in lines] == ([expected] if expected else [])

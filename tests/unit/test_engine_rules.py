@@ -7,13 +7,13 @@ partner prt_1, active, no group, first customer of every period; plan Standard v
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from partnerpay.commissions.engine_inputs import CustomerContext, EarlierLine, PartnerContext, ProgramTerms
+from partnerpay.commissions.engine_inputs import CustomerContext, EarlierLine, PartnerContext
 from partnerpay.fx.conversion import convert
 from partnerpay.kit.errors import ValidationError
 from tests.unit.engine_helpers import HOLD, JPY_EUR, PROGRAM, T, invoice, run, summary
@@ -222,7 +222,7 @@ EXAMPLES = [
 
 def _run(example: Example) -> list[tuple[str, str, int, str]]:
     partner = {"partner_id": "prt_1", "status": "active", **example.partner}
-    program = ProgramTerms(**{**PROGRAM.__dict__, **example.program})
+    program = replace(PROGRAM, **example.program)
     return summary(
         run(
             example.rules,

@@ -33,6 +33,8 @@ from partnerpay.plans.rules import Rule, Tier, TierMode
 from partnerpay.programs.models import Program
 
 _ACTIVE, _PENDING = PartnerStatus.ACTIVE.value, LineStatus.PENDING.value
+# Enum members read once: on Python 3.11 each `EventType.X` is a descriptor call, and these run per event.
+_INVOICE_PAID, _RETROACTIVE = EventType.INVOICE_PAID.value, TierMode.RETROACTIVE
 
 
 def evaluate(ev: Evaluation) -> list[EngineLine]:
@@ -64,7 +66,7 @@ def evaluate(ev: Evaluation) -> list[EngineLine]:
 def _default_rate(ev: Evaluation) -> list[EngineLine]:
     """Today's behaviour exactly: the default rate on a paying event, through the very same function."""
     event = ev.event
-    if event.type != EventType.INVOICE_PAID or event.amount is None or event.currency is None:
+    if event.type != _INVOICE_PAID or event.amount is None or event.currency is None:
         return []
     # Transient objects, never added to a session: commission_for reads only these attributes.
     program = Program(
@@ -197,7 +199,7 @@ def apply_caps(
 
 
 def _noun(event: EventFacts) -> str:
-    kind = "invoice" if event.type == EventType.INVOICE_PAID else event.type.replace("_", " ")
+    kind = "invoice" if event.type == _INVOICE_PAID else event.type.replace("_", " ")
     return f"{kind} {event.external_id}"
 
 
@@ -322,7 +324,7 @@ def _commission(maker: _Maker, base: int | None) -> list[EngineLine]:
                 raw=raw,
             )
         )
-    if rule.tier_mode is TierMode.RETROACTIVE and bp is not None:
+    if rule.tier_mode is _RETROACTIVE and bp is not None:
         true_up = _true_up(maker, bp, before, used=capped.amount)
         if true_up is not None:
             lines.append(true_up)

@@ -132,9 +132,9 @@ class ProgramTerms:
     hold_days: int
     default_percent_bp: int
 
-    @property
+    @cached_property
     def rounding_mode(self) -> Rounding:
-        """`rounding` as the enum: a dict look-up, not Enum's call, on every line."""
+        """`rounding` as the enum, looked up once per program (read for every line)."""
         return _ROUNDINGS.get(self.rounding) or Rounding(self.rounding)
 
 

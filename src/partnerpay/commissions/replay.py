@@ -25,6 +25,7 @@ from partnerpay.commissions.replay_reversals import CANCELED, REINSTATING, Rever
 from partnerpay.events.schemas import REVERSING
 from partnerpay.fx.conversion import Converted
 from partnerpay.kit.errors import ValidationError
+from partnerpay.kit.gc_batch import batch_collection
 from partnerpay.partners.models import Partner
 from partnerpay.plans.rules import NOT_TRIGGERS
 from partnerpay.programs.models import Program
@@ -97,35 +98,37 @@ def replay(
     # Read once: the partners and the program do not change while a replay runs.
     terms = program_terms(program)
     known: dict[str, PartnerFacts] = {}
-    for facts, partner_id in events:
-        if facts.type in reversals.kinds:
-            try:
-                taken = reversals.take_back(facts, originals.get(facts.id), _first_paid(history, facts.customer_id))
-            except ValidationError as exc:
-                yield Replayed(facts, partner_id, [], note=exc.message)
+    # A replay keeps every record it makes; the collector would rescan them all again and again.
+    with batch_collection():
+        for facts, partner_id in events:
+            if facts.type in reversals.kinds:
+                try:
+                    taken = reversals.take_back(facts, originals.get(facts.id), _first_paid(history, facts.customer_id))
+                except ValidationError as exc:
+                    yield Replayed(facts, partner_id, [], note=exc.message)
+                    continue
+                history.add_lines(taken.lines, facts.occurred_at)
+                yield Replayed(facts, partner_id, taken.lines, reverses=taken.reverses)
                 continue
-            history.add_lines(taken.lines, facts.occurred_at)
-            yield Replayed(facts, partner_id, taken.lines, reverses=taken.reverses)
-            continue
-        partner = partners.get(partner_id) if partner_id is not None else None
-        paying = facts.type in PAYING_TYPES
-        lines: list[EngineLine] = []
-        plan: PlanRules | None = None
-        if partner is not None and facts.type not in NOT_TRIGGER_TYPES:
-            plan = choose(partner, facts.occurred_at)
-            if plan is not None:
-                reversals.rules.setdefault(plan.version_id, plan.rules)
-            if plan is not None or paying:
-                about = known.get(partner.id)
-                if about is None:
-                    about = known[partner.id] = partner_facts(partner)
-                evaluation = evaluation_for(
-                    program, partner, facts, plan, history, now, converted=converted.get(facts.id), terms=terms,
-                    facts=about,
-                )  # fmt: skip
-                lines = evaluate(evaluation)
-        if paying:
-            history.add_paying(partner_id, facts.customer_id, facts.id, facts.occurred_at)
-            reversals.add_paid(facts, [line.draft for line in lines])
-        history.add_lines(lines, facts.occurred_at)
-        yield Replayed(facts, partner_id, lines, plan=plan)
+            partner = partners.get(partner_id) if partner_id is not None else None
+            paying = facts.type in PAYING_TYPES
+            lines: list[EngineLine] = []
+            plan: PlanRules | None = None
+            if partner is not None and facts.type not in NOT_TRIGGER_TYPES:
+                plan = choose(partner, facts.occurred_at)
+                if plan is not None:
+                    reversals.rules.setdefault(plan.version_id, plan.rules)
+                if plan is not None or paying:
+                    about = known.get(partner.id)
+                    if about is None:
+                        about = known[partner.id] = partner_facts(partner)
+                    evaluation = evaluation_for(
+                        program, partner, facts, plan, history, now, converted=converted.get(facts.id), terms=terms,
+                        facts=about,
+                    )  # fmt: skip
+                    lines = evaluate(evaluation)
+            if paying:
+                history.add_paying(partner_id, facts.customer_id, facts.id, facts.occurred_at)
+                reversals.add_paid(facts, [line.draft for line in lines])
+            history.add_lines(lines, facts.occurred_at)
+            yield Replayed(facts, partner_id, lines, plan=plan)

@@ -45,6 +45,10 @@ def exponent(currency: str) -> int:
     return int(get_currency_precision(check_currency(currency)))
 
 
+# Members read once: Enum attribute access costs a descriptor call on Python 3.11, and rounding runs per line.
+_DOWN, _HALF_UP = Rounding.DOWN, Rounding.HALF_UP
+
+
 def check_minor_units(value: object, *, field: str = "amount", allow_negative: bool = False) -> int:
     """Accept only a true integer (not bool, not float, not a numeric string)."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -128,27 +132,37 @@ class Money:
 
 def percent_of(amount: int, bp: int, rounding: Rounding = Rounding.HALF_EVEN) -> int:
     """amount * bp / 10,000 in exact integer arithmetic, rounded once."""
-    check_minor_units(amount, allow_negative=True)
-    check_minor_units(bp, field="percent_bp", allow_negative=True)
-    return round_ratio(amount * bp, BP_PER_UNIT, rounding)
+    # A plain int passes at the cost of one type() test (a replay computes this for every line); anything
+    # else gets check_minor_units' verdict and message.
+    if type(amount) is not int:
+        check_minor_units(amount, allow_negative=True)
+    if type(bp) is not int:
+        check_minor_units(bp, field="percent_bp", allow_negative=True)
+    return _rounded(amount * bp, BP_PER_UNIT, rounding)
 
 
 def round_ratio(numerator: int, denominator: int, rounding: Rounding = Rounding.HALF_EVEN) -> int:
     """numerator / denominator rounded to an integer, with no float and no Decimal context surprises."""
-    check_minor_units(numerator, field="numerator", allow_negative=True)
-    check_minor_units(denominator, field="denominator", allow_negative=True)
+    if type(numerator) is not int:
+        check_minor_units(numerator, field="numerator", allow_negative=True)
+    if type(denominator) is not int:
+        check_minor_units(denominator, field="denominator", allow_negative=True)
     if denominator <= 0:
         raise ValueError("denominator must be positive")
+    return _rounded(numerator, denominator, rounding)
+
+
+def _rounded(numerator: int, denominator: int, rounding: Rounding) -> int:
     quotient, remainder = divmod(abs(numerator), denominator)
-    sign = -1 if numerator < 0 else 1
-    twice = 2 * remainder
-    if rounding is Rounding.DOWN or remainder == 0:
+    if remainder == 0 or rounding is _DOWN:
         up = False
-    elif twice != denominator:
+    elif (twice := 2 * remainder) != denominator:
         up = twice > denominator
     else:
-        up = rounding is Rounding.HALF_UP or quotient % 2 == 1
-    return sign * (quotient + (1 if up else 0))
+        up = rounding is _HALF_UP or quotient % 2 == 1
+    if up:
+        quotient += 1
+    return -quotient if numerator < 0 else quotient
 
 
 def allocate(total: int, ratios: Sequence[int]) -> list[int]:

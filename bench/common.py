@@ -60,17 +60,23 @@ def result_line(bench: str, db: str, ours: float, limit: float, target: float, u
 
 
 def alternate(
-    times: int, first: Callable[[], tuple[int, float]], second: Callable[[], tuple[int, float]]
+    times: int,
+    first: Callable[[], tuple[int, float]],
+    second: Callable[[], tuple[int, float]],
+    *,
+    warm_up: bool = True,
 ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """Interleave the two measurements so that table growth and cache warmth favour neither.
 
     One untimed round first: module imports, compiled statements and a cold page cache are paid once
     by a running server, not on every request, and would otherwise land on whichever side runs first.
+    `warm_up=False` skips it where one pass takes minutes and those costs are lost in it (full sizes).
     """
     a: list[tuple[int, float]] = []
     b: list[tuple[int, float]] = []
-    first()
-    second()
+    if warm_up:
+        first()
+        second()
     for _ in range(times):
         a.append(first())
         b.append(second())

@@ -222,6 +222,7 @@ def main() -> None:
     # In-between sizes, to see how the times grow (e.g. --partners 20000 --lines 2000000).
     parser.add_argument("--partners", type=int, help="overrides the size's partner count")
     parser.add_argument("--lines", type=int, help="overrides the size's line count")
+    parser.add_argument("--no-warm-up", action="store_true", help="skip the untimed first round (full size)")
     args = parser.parse_args()
     n_partners = args.partners or SIZES[args.size][0]
     n_lines = args.lines or SIZES[args.size][1]
@@ -233,7 +234,10 @@ def main() -> None:
         program_id, expected = make_world(factory, n_partners, n_lines)
         print(f"setup: {n_partners} partners, {n_lines} lines in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         ours, raw = alternate(
-            args.repeat, lambda: run_ours(factory, program_id, out), lambda: run_raw(engine, program_id, out)
+            args.repeat,
+            lambda: run_ours(factory, program_id, out),
+            lambda: run_raw(engine, program_id, out),
+            warm_up=not args.no_warm_up,
         )
         if {n for n, _ in ours} != {len(expected)} or {n for n, _ in raw} != {len(expected)}:
             raise SystemExit(f"payout counts differ: ours {ours}, raw {raw}, expected {len(expected)}")

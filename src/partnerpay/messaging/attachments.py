@@ -24,6 +24,7 @@ from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor, ActorType
 from partnerpay.kit.errors import NotFound, PartnerpayError, ValidationError
 from partnerpay.kit.ids import new_id
+from partnerpay.kit.uploads import read_at_most
 from partnerpay.messaging.models import Attachment
 from partnerpay.partners.models import Partner
 from partnerpay.programs.models import Program
@@ -102,10 +103,7 @@ def too_large(store: AttachmentStore, *, field: str = "file") -> AttachmentTooLa
 
 def read_limited(stream: IO[bytes], store: AttachmentStore, *, field: str = "file") -> bytes:
     """Read an upload, refusing (413, naming the limit) as soon as it passes the store's limit."""
-    data = stream.read(store.max_bytes + 1)
-    if len(data) > store.max_bytes:
-        raise too_large(store, field=field)
-    return data
+    return read_at_most(stream, store.max_bytes, lambda: too_large(store, field=field))
 
 
 def sniff(data: bytes) -> str | None:

@@ -22,6 +22,7 @@ from partnerpay.web.console import queries
 from partnerpay.web.console.access import Staff
 from partnerpay.web.pages import PageRoute, check_form_csrf, flash, now, reading, redirect, render
 from partnerpay.web.security import factory
+from partnerpay.web.uploads import read_file
 
 router = APIRouter(route_class=PageRoute)
 # A checked file up to this size rides along in the confirmation form, so "Import" needs no second upload.
@@ -92,9 +93,12 @@ async def _file(form: FormData) -> tuple[bytes, str]:
     """The uploaded file, or the checked file carried by the confirmation form."""
     upload = form.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
-        data = await upload.read(MAX_BYTES + 1)
-        if len(data) > MAX_BYTES:
-            raise PayloadTooLarge(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB, the limit", field="file")
+        limit_mb = MAX_BYTES // (1024 * 1024)
+        data = await read_file(
+            upload,
+            MAX_BYTES,
+            lambda: PayloadTooLarge(f"the file is larger than {limit_mb} MB, the limit", field="file"),
+        )
         return data, PurePath(upload.filename).name[:200]
     carried = str(form.get("carried") or "")
     if carried:

@@ -25,6 +25,7 @@ from partnerpay.payouts.tieout import batch_tie_out
 from partnerpay.web.console.access import Staff
 from partnerpay.web.pages import PageRoute, check_form_csrf, flash, now, reading, redirect, render, role_of
 from partnerpay.web.security import factory
+from partnerpay.web.uploads import read_file
 
 router = APIRouter(route_class=PageRoute)
 
@@ -50,9 +51,10 @@ def reconciliation_context(session: Session, batch: PayoutBatch) -> dict[str, An
 async def _file(form: FormData) -> tuple[bytes, str]:
     upload = form.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
-        data = await upload.read(MAX_RETURNS_BYTES + 1)
-        if len(data) > MAX_RETURNS_BYTES:
-            raise ValidationError(f"the file is larger than {MAX_RETURNS_BYTES // (1024 * 1024)} MB", field="file")
+        limit_mb = MAX_RETURNS_BYTES // (1024 * 1024)
+        data = await read_file(
+            upload, MAX_RETURNS_BYTES, lambda: ValidationError(f"the file is larger than {limit_mb} MB", field="file")
+        )
         return data, PurePath(upload.filename).name[:200]
     carried = form.get("carried")
     if isinstance(carried, str) and carried:

@@ -13,22 +13,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from partnerpay.auth.actor import Actor
 from partnerpay.disputes import queries, service
 from partnerpay.disputes.access import get_dispute
 from partnerpay.disputes.evidence import add_evidence
 from partnerpay.disputes.schemas import DisputeIn, EvidenceOut, ResolveIn, SlaIn, dispute_out
-from partnerpay.kit.errors import ValidationError
-from partnerpay.messaging.attachments import AttachmentStore, read_limited, too_large
+from partnerpay.messaging.attachments import AttachmentStore, too_large
 from partnerpay.programs.service import get_program
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.v1.common import CursorParam, Limit, now, reader
 from partnerpay.web.api.v1.deals import Caller
+from partnerpay.web.uploads import UploadRule, read_form_file
 
 router = APIRouter(tags=["disputes"])
-FORM_SLACK = 64 * 1024  # multipart boundaries and headers around the file
 
 
 def store_of(request: Request) -> AttachmentStore:
@@ -107,20 +105,14 @@ def withdraw(request: Request, dispute_id: str, actor: Actor = Caller) -> JSONRe
 
 async def read_upload(request: Request, store: AttachmentStore) -> tuple[bytes, str, str]:
     """The file's bytes, name and declared type; over the limit is a 413 naming it, before the body is read."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > store.max_bytes + FORM_SLACK:
-        raise too_large(store)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ValidationError("send the file as multipart/form-data in a field named file", field="file")
-    form = await request.form(max_files=1, max_fields=5)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ValidationError("file is required: multipart/form-data with a field named file", field="file")
-    try:
-        data = read_limited(upload.file, store)
-    finally:
-        await form.close()
-    return data, upload.filename or "evidence", upload.content_type or ""
+    rule = UploadRule(
+        limit=store.max_bytes,
+        too_large=lambda _declared: too_large(store),  # the same words whether declared or read: the limit
+        what="the file",
+        missing="file is required: multipart/form-data with a field named file",
+    )
+    upload = await read_form_file(request, rule)
+    return upload.data, upload.filename or "evidence", upload.content_type
 
 
 _EVIDENCE_BODY = {

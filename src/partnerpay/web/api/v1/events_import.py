@@ -15,7 +15,7 @@ from partnerpay.events.import_csv import COLUMNS, REQUIRED
 from partnerpay.events.importer import import_events
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.v1.common import Caller, need, now
-from partnerpay.web.api.v1.imports import _upload as read_upload  # the partner import's upload: same form, same limit
+from partnerpay.web.api.v1.imports import read_csv_upload  # the partner import's form and size limit
 
 router = APIRouter()
 
@@ -99,7 +99,7 @@ async def import_events_csv(
     """Record events from a CSV (each through the inbox, as POST /events); any bad row rejects the file,
     listing every error by row and column. Rows already recorded are counted as duplicates, not again."""
     need(actor, "write")
-    data, filename = await read_upload(request)
+    data, filename = await read_csv_upload(request)
 
     def work(session: Session) -> tuple[int, Any]:
         report = import_events(

@@ -10,17 +10,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from partnerpay.auth.actor import Actor
-from partnerpay.kit.errors import ValidationError
 from partnerpay.partners.import_csv import COLUMNS, MAX_BYTES, PayloadTooLarge
 from partnerpay.partners.importer import import_partners
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.v1.common import Caller, need, now
+from partnerpay.web.uploads import UploadRule, read_form_file
 
 router = APIRouter()
-FORM_SLACK = 64 * 1024  # multipart boundaries and headers around the file itself
 
 _UPLOAD = {
     "requestBody": {
@@ -85,22 +83,24 @@ _REJECTED = {
 }
 
 
-async def _upload(request: Request) -> tuple[bytes, str]:
-    """The uploaded file's bytes and name; a body over the limit is refused before it is read."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BYTES + FORM_SLACK:
-        raise PayloadTooLarge(f"the upload has {int(length):,} bytes; at most {MAX_BYTES:,} per import", field="file")
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ValidationError("send the CSV as multipart/form-data in a field named file", field="file")
-    form = await request.form(max_files=1, max_fields=10)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ValidationError("file is required: the CSV in a multipart/form-data field named file", field="file")
-    data = await upload.read(MAX_BYTES + 1)
-    await form.close()
-    if len(data) > MAX_BYTES:
-        raise PayloadTooLarge(f"the file is larger than {MAX_BYTES:,} bytes, the limit per import", field="file")
-    return data, PurePath(upload.filename or "upload.csv").name[:200]
+async def read_csv_upload(request: Request) -> tuple[bytes, str]:
+    """The uploaded CSV's bytes and name (partner and event imports, bank returns); 413 past MAX_BYTES."""
+    limit = MAX_BYTES  # read per request, not at import time, so the module's limit is the one applied
+
+    def too_large(declared: int | None) -> PayloadTooLarge:
+        if declared is not None:
+            return PayloadTooLarge(f"the upload has {declared:,} bytes; at most {limit:,} per import", field="file")
+        return PayloadTooLarge(f"the file is larger than {limit:,} bytes, the limit per import", field="file")
+
+    rule = UploadRule(
+        limit=limit,
+        too_large=too_large,
+        what="the CSV",
+        missing="file is required: the CSV in a multipart/form-data field named file",
+        max_fields=10,
+    )
+    upload = await read_form_file(request, rule)
+    return upload.data, PurePath(upload.filename or "upload.csv").name[:200]
 
 
 @router.post(
@@ -117,7 +117,7 @@ async def import_partners_csv(
 ) -> JSONResponse:
     """Create active partners from a CSV; any bad row rejects the file, listing every error by row and column."""
     need(actor, "write")
-    data, filename = await _upload(request)
+    data, filename = await read_csv_upload(request)
     box = request.app.state.secret_box
 
     def work(session: Session) -> tuple[int, Any]:

@@ -16,7 +16,7 @@ from partnerpay.payouts.service import get_batch
 from partnerpay.payouts.tieout import batch_tie_out
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.v1.common import Caller, need, now, reader
-from partnerpay.web.api.v1.imports import _upload as read_upload  # same multipart form and size limit
+from partnerpay.web.api.v1.imports import read_csv_upload  # the partner import's form and size limit
 
 router = APIRouter()
 
@@ -53,7 +53,7 @@ async def reconcile_batch(
     """Record the bank's answer for a batch's payouts from a CSV; any bad row rejects the whole file (422,
     naming row and column). A file uploaded again changes nothing (each result is idempotent)."""
     need(actor, "payouts")
-    data, filename = await read_upload(request)
+    data, filename = await read_csv_upload(request)
 
     def work(session: Session) -> tuple[int, Any]:
         report = reconcile_file(

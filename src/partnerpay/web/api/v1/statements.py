@@ -11,11 +11,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
 
 from partnerpay.auth.actor import Actor
 from partnerpay.db.engine import unit_of_work
-from partnerpay.kit.errors import Forbidden, NotFound, PartnerpayError, ValidationError
+from partnerpay.kit.errors import Forbidden, NotFound, PartnerpayError
 from partnerpay.partners.models import Partner
 from partnerpay.statements.csv_file import render_csv
 from partnerpay.statements.pdf import render_pdf
@@ -23,10 +22,10 @@ from partnerpay.statements.service import issue, issued_statements, partner_stat
 from partnerpay.statements.verify import Verification, verify_file
 from partnerpay.web.api.v1.common import Caller, CursorParam, Limit, now, reader
 from partnerpay.web.security import factory
+from partnerpay.web.uploads import UploadRule, check_declared_length, read_form_file
 
 router = APIRouter()
 MAX_FILE_BYTES = 5 * 1024 * 1024  # a month of statement rows is far smaller; anything bigger is not ours
-FORM_SLACK = 64 * 1024
 MEDIA = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
 _UPLOAD = {
     "requestBody": {
@@ -134,27 +133,28 @@ def statement_csv(request: Request, partner_id: str, period: str, actor: Actor =
     return statement_file(request, actor, partner_id, period, "csv")
 
 
+def _too_large(declared: int | None) -> StatementFileTooLarge:
+    if declared is not None:
+        return StatementFileTooLarge(f"the upload has {declared:,} bytes; at most {MAX_FILE_BYTES:,}", field="file")
+    return StatementFileTooLarge(f"the file is larger than {MAX_FILE_BYTES:,} bytes", field="file")
+
+
+STATEMENT_UPLOAD = UploadRule(
+    limit=MAX_FILE_BYTES,
+    too_large=_too_large,
+    what="the statement",
+    missing="file is required: the statement PDF or CSV in a field named file",
+)
+
+
 def check_upload_length(request: Request) -> None:
     """A body declared larger than the limit is refused before anything of it is read."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_FILE_BYTES + FORM_SLACK:
-        raise StatementFileTooLarge(f"the upload has {int(length):,} bytes; at most {MAX_FILE_BYTES:,}", field="file")
+    check_declared_length(request, STATEMENT_UPLOAD)
 
 
 async def read_statement_upload(request: Request) -> bytes:
     """The uploaded file (multipart field `file`), refused past the size limit before it is read whole."""
-    check_upload_length(request)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ValidationError("send the statement as multipart/form-data in a field named file", field="file")
-    form = await request.form(max_files=1, max_fields=5)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ValidationError("file is required: the statement PDF or CSV in a field named file", field="file")
-    data = await upload.read(MAX_FILE_BYTES + 1)
-    await form.close()
-    if len(data) > MAX_FILE_BYTES:
-        raise StatementFileTooLarge(f"the file is larger than {MAX_FILE_BYTES:,} bytes", field="file")
-    return data
+    return (await read_form_file(request, STATEMENT_UPLOAD)).data
 
 
 def verification_out(result: Verification) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -130,6 +131,20 @@ class TestExport:
         assert records[0].startswith("101 021000021")
         wise = api.get(f"/payout-batches/{setup.batch_id}/export", format="wise")
         assert wise.status_code == 200 and "111000025" in wise.text
+
+    def test_a_wise_export_follows_the_send_to_bank_accounts_template(
+        self, api: Api, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        setup = batch(session_factory, clock, ["sepa"])
+        wise = api.get(f"/payout-batches/{setup.batch_id}/export", format="wise")
+        assert wise.status_code == 200, wise.text
+        header, *rows = list(csv.reader(io.StringIO(wise.text)))
+        assert header[:9] == ["name", "recipientEmail", "paymentReference", "receiverType", "amountCurrency",
+                              "amount", "sourceCurrency", "targetCurrency", "IBAN"]  # fmt: skip
+        row = dict(zip(header, rows[0], strict=True))
+        assert row["receiverType"] in ("PERSON", "INSTITUTION") and row["amountCurrency"] == "target"
+        assert row["sourceCurrency"] == row["targetCurrency"] == "EUR" and row["IBAN"]
+        assert sum(int(Decimal(r[header.index("amount")]) * 100) for r in rows) == int(wise.headers["X-Control-Sum"])
 
     def test_a_read_only_key_gets_the_csv_but_not_the_files_with_bank_details(
         self, api: Api, session_factory: sessionmaker[Session], clock: FixedClock

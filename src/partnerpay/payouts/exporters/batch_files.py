@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from partnerpay.db.chunks import in_chunks
 from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.csvsafe import escape_cell, write_csv
 from partnerpay.kit.errors import ValidationError
@@ -41,7 +42,8 @@ from partnerpay.payouts.models import Payout, PayoutBatch
 
 FORMATS = ("csv", "wise", "paypal_csv", "sepa", "nacha")
 PAYPAL_CSV_MAX_ROWS = 5_000  # PayPal Payouts Web takes at most 5,000 rows per file
-# Wise "send to bank accounts" template: one row per transfer; amountCurrency=target pays the exact amount.
+# Wise "send to bank accounts" template: one row per transfer; amountCurrency=target pays the exact amount;
+# receiverType is PERSON or INSTITUTION (as Wise's own templates and exported batches spell them).
 WISE_HEADER = (
     "name",
     "recipientEmail",
@@ -93,10 +95,10 @@ def load_rows(
     pairs = [(p, partner) for p, partner in session.execute(stmt).all() if payout_ids is None or p.id in payout_ids]
     methods: dict[str, PayoutMethod] = {}
     partner_ids = [partner.id for _, partner in pairs]
-    for start in range(0, len(partner_ids), 1000):
+    for chunk in in_chunks(partner_ids, 1000):
         for method in session.scalars(
             select(PayoutMethod)
-            .where(PayoutMethod.partner_id.in_(partner_ids[start : start + 1000]), PayoutMethod.active.is_(True))
+            .where(PayoutMethod.partner_id.in_(chunk), PayoutMethod.active.is_(True))
             .order_by(PayoutMethod.created_at, PayoutMethod.id)
         ):
             methods[method.partner_id] = method  # the newest active one wins, as in active_payout_method
@@ -168,7 +170,7 @@ def wise_file(batch: PayoutBatch, rows: Sequence[PayoutRow]) -> ExportFile:
                 r.holder,
                 r.partner_email,
                 f"Commission {r.payout_id}"[:35],
-                "INSTITUTION" if r.is_company else "PRIVATE",
+                "INSTITUTION" if r.is_company else "PERSON",
                 "target",
                 to_major_string(r.amount, r.currency),
                 batch.currency,

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     outbox_retention_days: int = Field(default=30, ge=1)
     # Outgoing webhooks (webhooks_out/): how long one delivery attempt waits for the receiver's answer.
     outgoing_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Each delivery resolves the receiver's host again and refuses loopback, private, link-local, multicast and
+    # reserved addresses (DNS rebinding, webhooks_out/targets.py). True lets them through: a receiver on this
+    # machine in development and tests, never in production.
+    outgoing_webhook_allow_private_targets: bool = False
 
     def require_secret(self) -> str:
         key = self.secret_key.get_secret_value()

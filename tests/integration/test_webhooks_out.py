@@ -41,7 +41,10 @@ from partnerpay.webhooks_out.urls import check_url
 from tests import factories
 from tests.integration.webhook_receiver import Receiver, receiver
 
-SETTINGS = Settings(secret_key="w" * 40, outgoing_webhook_timeout_seconds=0.5)
+# The receiver listens on 127.0.0.1, an address deliveries refuse unless the settings allow private targets.
+SETTINGS = Settings(
+    secret_key="w" * 40, outgoing_webhook_timeout_seconds=0.5, outgoing_webhook_allow_private_targets=True
+)
 BOX: SecretBox = SETTINGS.secret_box()
 
 

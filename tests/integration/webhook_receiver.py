@@ -51,7 +51,8 @@ class Receiver:
 
 
 @contextmanager
-def receiver() -> Iterator[Receiver]:
+def receiver(host: str = "127.0.0.1") -> Iterator[Receiver]:
+    """A receiver listening on `host` (any 127.x.y.z is this machine) and a free port."""
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -78,11 +79,11 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/partnerpay"
+    state.url = f"http://{host}:{server.server_address[1]}/hooks/partnerpay"
     try:
         yield state
     finally:

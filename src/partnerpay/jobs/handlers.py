@@ -99,8 +99,11 @@ def build_registry(settings: Settings | None = None) -> Registry:
     from partnerpay.webhooks_out.delivery import handlers as webhook_handlers
 
     timeout = settings.outgoing_webhook_timeout_seconds if settings is not None else 10.0
+    allow_private = settings is not None and settings.outgoing_webhook_allow_private_targets
     # Outgoing webhooks (issue 8 part 9): the worker opens the subscriptions' sealed secrets.
-    for kind, handler in webhook_handlers(lambda: (settings or Settings()).secret_box(), timeout_seconds=timeout):
+    for kind, handler in webhook_handlers(
+        lambda: (settings or Settings()).secret_box(), timeout_seconds=timeout, allow_private_targets=allow_private
+    ):
         registry.add(kind, handler)
     from partnerpay.alerts.raising import EVALUATE_JOB, evaluate_job
 

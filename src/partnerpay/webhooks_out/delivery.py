@@ -3,9 +3,11 @@
 An attempt is two jobs. `webhooks.deliver` (a short transaction) reads the delivery and its subscription as
 they are now (a subscription turned off ends the delivery) and queues `webhooks.post` with the URL, the
 event's stored body and the sealed secrets. `webhooks.post` signs for this moment and POSTs outside any
-transaction (jobs.registry.External: a slow receiver never holds SQLite's write lock), then records the
-attempt (status code, the first bytes of the answer, duration) and marks the delivery delivered (2xx), queues
-the next `webhooks.deliver` after an exponential backoff, or gives up (dead) after MAX_ATTEMPTS.
+transaction (jobs.registry.External: a slow receiver never holds SQLite's write lock), connecting only to an
+address it has just resolved and checked (targets.py: no loopback, private, link-local … address unless the
+settings allow it), then records the attempt (status code, the first bytes of the answer, duration) and marks
+the delivery delivered (2xx), queues the next `webhooks.deliver` after an exponential backoff, or gives up
+(dead) after MAX_ATTEMPTS.
 
 Delivery is at least once: should the worker die between the receiver's 2xx and the commit, the attempt is
 made again. Receivers deduplicate on the Partnerpay-Event-Id header, which every attempt and replay of an
@@ -40,6 +42,14 @@ from partnerpay.webhooks_out.models import (
     WebhookSubscription,
 )
 from partnerpay.webhooks_out.subscriptions import secrets_of
+from partnerpay.webhooks_out.targets import (
+    Resolver,
+    Target,
+    TargetRefused,
+    TargetUnresolved,
+    resolve_target,
+    system_resolve,
+)
 
 MAX_ATTEMPTS = 8
 FIRST_RETRY_SECONDS = 30
@@ -49,8 +59,8 @@ USER_AGENT = "partnerpay-webhooks/1"
 POST_JOB = "webhooks.post"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
-# (url, body, headers, timeout) → (status code, answer text); tests and the handler share the real one.
-Poster = Callable[[str, bytes, dict[str, str], float], tuple[int, str]]
+# (checked target, body, headers, timeout) → (status code, answer text); tests and the handler share the real one.
+Poster = Callable[[Target, bytes, dict[str, str], float], tuple[int, str]]
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -60,11 +70,22 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(FIRST_RETRY_SECONDS * 2**exponent, MAX_RETRY_SECONDS))
 
 
-def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
-    """POST without following redirects: a redirect is an answer that is not 2xx, never a new target."""
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-        response = client.post(url, content=body, headers=headers)
-        return response.status_code, response.text[: EXCERPT_CHARS * 2]
+def http_post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
+    """POST to the target's checked addresses, the next one only when connecting to the previous failed (nothing
+    was sent); no redirect is followed: a redirect is an answer that is not 2xx, never a new target."""
+    # An explicit transport: httpx then ignores HTTP(S)_PROXY, whose proxy would resolve the name again itself
+    # (and whose tunnel ignores sni_hostname); a delivery connects straight to the address it checked.
+    with httpx.Client(timeout=timeout, follow_redirects=False, transport=httpx.HTTPTransport()) as client:
+        for index, address in enumerate(target.addresses):
+            url, host, extensions = target.pinned(address)
+            try:
+                response = client.post(url, content=body, headers={**headers, **host}, extensions=extensions)
+            except httpx.ConnectError:
+                if index + 1 == len(target.addresses):
+                    raise
+                continue
+            return response.status_code, response.text[: EXCERPT_CHARS * 2]
+    raise httpx.ConnectError(f"no address to connect to for {target.host}")
 
 
 def _load(session: Session, delivery_id: Any) -> tuple[WebhookDelivery, WebhookSubscription, WebhookEvent]:
@@ -113,11 +134,17 @@ def _text(payload: dict[str, Any], name: str) -> str:
 
 
 def post_handler(
-    box: Callable[[], SecretBox], *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, post: Poster = http_post
+    box: Callable[[], SecretBox],
+    *,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    post: Poster = http_post,
+    allow_private_targets: bool = False,
+    resolve: Resolver = system_resolve,
 ) -> External:
     """Job `webhooks.post`: the POST runs outside the worker's transaction (jobs.registry.External), so a slow
     receiver never holds SQLite's write lock; then the attempt is recorded and, after a failure, the next
-    `webhooks.deliver` is queued after the backoff (or the delivery given up)."""
+    `webhooks.deliver` is queued after the backoff (or the delivery given up). A host that resolves to a
+    non-public address fails the attempt without a request (targets.py), unless `allow_private_targets`."""
 
     def attempt(payload: dict[str, Any], context: JobContext) -> None:
         body = _text(payload, "body").encode()
@@ -134,8 +161,12 @@ def post_handler(
         started = time.monotonic()
         status: int | None
         try:
-            status, text = post(_text(payload, "url"), body, headers, timeout_seconds)
+            target = resolve_target(_text(payload, "url"), allow_private=allow_private_targets, resolve=resolve)
+            status, text = post(target, body, headers, timeout_seconds)
             error = None if 200 <= status < 300 else f"the receiver answered HTTP {status}"
+        except (TargetRefused, TargetUnresolved) as exc:
+            # Recorded and retried like a connection error: each retry resolves and checks again.
+            status, text, error = None, "", str(exc)[:500]
         except httpx.TimeoutException:
             status, text, error = None, "", f"no answer within {timeout_seconds:g} s (timeout)"
         except httpx.HTTPError as exc:
@@ -173,10 +204,17 @@ def post_handler(
 
 
 def handlers(
-    box: Callable[[], SecretBox], *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, post: Poster = http_post
+    box: Callable[[], SecretBox],
+    *,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    post: Poster = http_post,
+    allow_private_targets: bool = False,
+    resolve: Resolver = system_resolve,
 ) -> list[tuple[str, Handler]]:
     """The two jobs of a delivery attempt, for jobs.handlers.build_registry."""
-    return [(DELIVER_JOB, prepare), (POST_JOB, post_handler(box, timeout_seconds=timeout_seconds, post=post))]
+    poster = post_handler(box, timeout_seconds=timeout_seconds, post=post, allow_private_targets=allow_private_targets,
+                          resolve=resolve)  # fmt: skip
+    return [(DELIVER_JOB, prepare), (POST_JOB, poster)]
 
 
 def get_delivery(session: Session, actor: Actor, delivery_id: str) -> WebhookDelivery:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.auth.actor import ROLE_SCOPES, Actor, ActorType
 from partnerpay.kit.ratelimit import SlidingWindowLimiter
+from partnerpay.web.nav_counts import unread_messages
 from partnerpay.web.security import check_csrf, csrf_token, read_factory
 
 FLASH_KEY = "flash"
@@ -106,6 +107,8 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     me = ctx.get("me")
     if isinstance(me, Actor) and me.type is ActorType.STAFF:
         ctx.setdefault("role", role_of(me))
+    if isinstance(me, Actor):
+        ctx.setdefault("nav_unread", unread_messages(request, me))
     templates = request.app.state.templates
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)  # type: ignore[no-any-return]
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
+from partnerpay.approvals.policy import policies_for
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.models import StaffUser
 from partnerpay.auth.service import api_key_actor, authenticate_partner_user, authenticate_staff
@@ -114,6 +115,8 @@ class TestDemo:
         program = session.scalar(select(Program).where(Program.name == PROGRAM_NAME))
         assert program is not None
         assert (program.currency, program.hold_days, program.default_percent_bp) == ("EUR", 30, 2000)
+        policy = policies_for(session, [program.id])[program.id]
+        assert (policy.sla_days, policy.second_approval_above, policy.updated_at is not None) == (5, 100_000, True)
 
         partners = session.scalar(select(func.count()).select_from(Partner)) or 0
         by_status = dict(

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.alerts.demo import extras as alert_extras
+from partnerpay.approvals.policy import put_policy
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.models import ApiKey
 from partnerpay.auth.passwords import MIN_LENGTH
@@ -158,6 +159,15 @@ def _setup(factory: sessionmaker[Session], story: Story, password: str) -> Cast:
             actor=staff_actor(owner),
             program_id=program.id,
             changes={"application_form": form, "default_owner_id": manager.id},
+            now=at,
+        )
+        # Finance and the owner approve; a line above 1,000.00 needs a second approver (maker-checker) and a
+        # line waiting more than five days shows as overdue, so the approval pages have something to show.
+        put_policy(
+            session,
+            actor=staff_actor(owner),
+            program_id=program.id,
+            raw={"sla_days": 5, "second_approval_above": 100_000},
             now=at,
         )
         # Before anyone joins: every partner accepts version 1 on joining, so the whole history earns.

@@ -50,6 +50,8 @@ class MessageThread(Base):
         # One thread per deal or dispute; general threads have no topic id (NULLs never collide).
         UniqueConstraint("partner_id", "topic_type", "topic_id"),
         Index("ix_message_threads_program_last", "program_id", "last_message_at"),
+        # The navigation's unread badge on every console page: only threads with unread messages are read.
+        Index("ix_message_threads_staff_unread", "staff_unread", "program_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

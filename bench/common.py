@@ -30,13 +30,13 @@ def fresh_database(db: str) -> Iterator[str]:
     base = os.environ.get("PARTNERPAY_BENCH_DATABASE_URL")
     if not base:
         raise SystemExit("set PARTNERPAY_BENCH_DATABASE_URL=postgresql://user@host:5432/dbname")
-    url = make_url(normalise_url(base))
+    server = make_url(normalise_url(base))
     name = f"partnerpay_bench_{os.getpid()}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    target = url.set(database=name).render_as_string(hide_password=False)
+    target = server.set(database=name).render_as_string(hide_password=False)
     try:
         upgrade(target)
         yield target

@@ -14,6 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -58,7 +59,9 @@ def run_ours(factory: object, program_id: str, partners: list[str], total: int, 
     return total, time.perf_counter() - start
 
 
-def raw_rows(chunk: list[ledger.Entry], program_id: str, accounts: dict[str, str]) -> tuple[list[tuple], list[tuple]]:
+def raw_rows(
+    chunk: list[ledger.Entry], program_id: str, accounts: dict[str, str]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     txs = [(e.id, program_id, e.kind, e.ref_type, e.ref_id, None, e.memo, NOW) for e in chunk]
     posts = [(e.id, accounts[leg.owner_id], leg.amount, leg.currency) for e in chunk for leg in e.legs]
     return txs, posts
@@ -95,10 +98,10 @@ def run_raw(
         return total, elapsed
     import psycopg
 
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as pg:
         start = time.perf_counter()
         for txs, posts in work:
-            with conn.cursor() as cur:
+            with pg.cursor() as cur:
                 with cur.copy(
                     "COPY ledger_transactions (id, program_id, kind, ref_type, ref_id, reverses_id, memo, "
                     "created_at) FROM STDIN"
@@ -108,7 +111,7 @@ def run_raw(
                 with cur.copy("COPY ledger_postings (transaction_id, account_id, amount, currency) FROM STDIN") as copy:
                     for row in posts:
                         copy.write_row(row)
-            conn.commit()
+            pg.commit()
         return total, time.perf_counter() - start
 
 

@@ -22,6 +22,7 @@ from partnerpay.alerts.models import Alert, AlertRule, AlertStatus, RuleKind
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.auth.models import StaffUser
+from partnerpay.db.chunks import in_chunks
 from partnerpay.jobs.registry import JobContext, PermanentJobError
 from partnerpay.jobs.scheduler import Due
 from partnerpay.kit.ids import new_ids
@@ -30,7 +31,6 @@ from partnerpay.programs.models import Program
 from partnerpay.webhooks_out import emit as webhooks_out
 
 EVALUATE_JOB = "alerts.evaluate"
-CHUNK = 500
 LISTED = 30  # alerts listed by name in one digest email; the rest are counted
 
 
@@ -65,10 +65,10 @@ def _fresh(session: Session, rule: AlertRule, findings: list[Finding], now: date
     seen: set[tuple[str, str, str]] = set()
     snoozed: set[tuple[str, str]] = set()
     ids = sorted({f.subject_id for f in findings})
-    for start in range(0, len(ids), CHUNK):
+    for chunk in in_chunks(ids):
         rows = session.execute(
             select(Alert.subject_type, Alert.subject_id, Alert.period, Alert.snoozed_until).where(
-                Alert.rule_id == rule.id, Alert.subject_id.in_(ids[start : start + CHUNK])
+                Alert.rule_id == rule.id, Alert.subject_id.in_(chunk)
             )
         ).all()
         for subject_type, subject_id, period, until in rows:

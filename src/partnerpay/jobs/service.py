@@ -10,17 +10,11 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
+from partnerpay.db.chunks import in_chunks
 from partnerpay.jobs.models import JobStatus, OutboxJob
 from partnerpay.jobs.queries import first_line
 from partnerpay.jobs.worker import requeue_dead
 from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound
-
-# Ids per statement: "retry all" after an outage can mean thousands of jobs, more than SQLite binds at once.
-CHUNK = 500
-
-
-def _chunks(ids: list[str]) -> list[list[str]]:
-    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
 
 
 def _check_actor(actor: Actor) -> None:
@@ -40,7 +34,7 @@ def requeue_dead_jobs(session: Session, *, actor: Actor, job_ids: Sequence[str],
     # "before" is exactly what the requeue replaces.
     rows = {
         row.id: row
-        for chunk in _chunks(ids)
+        for chunk in in_chunks(ids)
         for row in session.execute(
             select(OutboxJob.id, OutboxJob.status, OutboxJob.attempts, OutboxJob.last_error)
             .where(OutboxJob.id.in_(chunk))
@@ -58,7 +52,7 @@ def requeue_dead_jobs(session: Session, *, actor: Actor, job_ids: Sequence[str],
             field="job_ids",
             ids=[row.id for row in wrong],
         )
-    moved = sum(requeue_dead(session, chunk, now=now) for chunk in _chunks(ids))
+    moved = sum(requeue_dead(session, chunk, now=now) for chunk in in_chunks(ids))
     audit.record_many(
         session,
         actor=actor,

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from partnerpay.db.chunks import in_chunks
 from partnerpay.jobs.outbox import enqueue
 from partnerpay.messaging.email import BASE_URL, EMAIL_SEND, MAX_TEXT
 from partnerpay.messaging.preferences import opted_out
@@ -24,7 +25,6 @@ from partnerpay.programs.models import Program
 
 NOTIFY_PARTNER = "notify.partner"  # handled by jobs/handlers.py::notify_partner
 PORTAL_URL = f"{BASE_URL}/portal"
-CHUNK = 500
 
 
 def portal_link(path: str) -> str:
@@ -57,11 +57,11 @@ def notify_partner_event(
 def _partners(session: Session, partner_ids: list[str]) -> dict[str, tuple[str, str, str, str]]:
     """partner id → (name, email, program id, program name)."""
     found: dict[str, tuple[str, str, str, str]] = {}
-    for start in range(0, len(partner_ids), CHUNK):
+    for chunk in in_chunks(partner_ids):
         rows = session.execute(
             select(Partner.id, Partner.name, Partner.email, Program.id, Program.name)
             .join(Program, Program.id == Partner.program_id)
-            .where(Partner.id.in_(partner_ids[start : start + CHUNK]))
+            .where(Partner.id.in_(chunk))
         )
         for pid, name, email, program_id, program_name in rows:
             found[pid] = (name, email, program_id, program_name)

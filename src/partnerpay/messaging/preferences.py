@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor, ActorType
+from partnerpay.db.chunks import in_chunks
 from partnerpay.kit.errors import Forbidden, NotFound, ValidationError
 from partnerpay.messaging.models import NotificationPreference
 from partnerpay.messaging.templates import KINDS, NON_TRANSACTIONAL
@@ -85,13 +86,13 @@ def opted_out(session: Session, kind: str, partner_ids: Iterable[str]) -> set[st
         return set()
     ids = sorted(set(partner_ids))
     out: set[str] = set()
-    for start in range(0, len(ids), 500):
+    for chunk in in_chunks(ids):
         out.update(
             session.scalars(
                 select(NotificationPreference.partner_id).where(
                     NotificationPreference.kind == kind,
                     NotificationPreference.subscribed.is_(False),
-                    NotificationPreference.partner_id.in_(ids[start : start + 500]),
+                    NotificationPreference.partner_id.in_(chunk),
                 )
             )
         )

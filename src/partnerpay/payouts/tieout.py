@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from partnerpay.commissions.models import CommissionLine
+from partnerpay.db.chunks import in_chunks
 from partnerpay.ledger.models import AccountKind, LedgerAccount, LedgerPosting, LedgerTransaction
 from partnerpay.payouts.exporters.csv_file import control_sum_of, export_csv
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutLineRelease, PayoutStatus
@@ -157,10 +158,10 @@ def _lines_rows(session: Session, payouts: list[Payout]) -> list[TieRow]:
     live = [p.id for p in payouts if p.status not in {s.value for s in BACK}]
     back = [p.id for p in payouts if p.status in {s.value for s in BACK}]
     for ids, model in ((live, CommissionLine), (back, PayoutLineRelease)):
-        for start in range(0, len(ids), 500):
+        for chunk in in_chunks(ids):
             for cur, total, count in session.execute(
                 select(model.currency, func.sum(model.amount), func.count())
-                .where(model.payout_id.in_(ids[start : start + 500]))
+                .where(model.payout_id.in_(chunk))
                 .group_by(model.currency)
             ):
                 found[cur][0] += int(total)
@@ -185,7 +186,7 @@ def _ledger_rows(session: Session, program_id: str, payouts: list[Payout]) -> li
             want[("back", cur)] += amount
     got: dict[tuple[str, str], int] = defaultdict(int)
     ids = [p.id for p in payouts]
-    for start in range(0, len(ids), 500):
+    for chunk in in_chunks(ids):
         rows = session.execute(
             select(
                 LedgerTransaction.kind,
@@ -198,7 +199,7 @@ def _ledger_rows(session: Session, program_id: str, payouts: list[Payout]) -> li
             .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
             .where(
                 LedgerTransaction.ref_type == "payout",
-                LedgerTransaction.ref_id.in_(ids[start : start + 500]),
+                LedgerTransaction.ref_id.in_(chunk),
                 LedgerTransaction.program_id == program_id,
             )
         )

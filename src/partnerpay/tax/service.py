@@ -13,6 +13,7 @@ from stdnum.eu import vat
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
+from partnerpay.db.chunks import in_chunks
 from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.errors import Forbidden, ValidationError
 from partnerpay.partners.models import TaxProfile
@@ -125,11 +126,9 @@ def set_settings(
 
 def active_tax_profiles(session: Session, partner_ids: list[str]) -> dict[str, TaxProfile]:
     found: dict[str, TaxProfile] = {}
-    for start in range(0, len(partner_ids), 500):
+    for chunk in in_chunks(partner_ids):
         for profile in session.scalars(
-            select(TaxProfile).where(
-                TaxProfile.partner_id.in_(partner_ids[start : start + 500]), TaxProfile.active.is_(True)
-            )
+            select(TaxProfile).where(TaxProfile.partner_id.in_(chunk), TaxProfile.active.is_(True))
         ):
             found[profile.partner_id] = profile
     return found

@@ -20,6 +20,7 @@ from partnerpay.partners.models import PartnerStatus, PayoutMethod, TaxProfile
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutSkip
 from partnerpay.payouts.service import approve_batch, create_payout_run, mark_batch_paid
 from partnerpay.payouts.settings import set_partner_currency
+from partnerpay.payouts.tieout import batch_tie_out
 from tests import factories
 from tests.integration.payout_helpers import approved_line, settings, tax_form, verified_method
 
@@ -144,6 +145,11 @@ class TestPaidInTheirOwnCurrency:
         approve_batch(session, actor=SYSTEM, batch_id=usd_batch.id, now=now)
         mark_batch_paid(session, actor=SYSTEM, batch_id=usd_batch.id, now=now)
         assert balance(session, prog.id, prog.id, AccountKind.PAYOUT_CLEARING, "EUR") == -10_001
+        # The tie-out holds the lines and the ledger to the payout's source amount in EUR, not its USD amount.
+        tie = batch_tie_out(session, usd_batch)
+        assert tie.ok, tie.problems()
+        lines = [r for r in tie.rows if r.label == "Commission lines"]
+        assert [(r.currency, r.amount, r.expected) for r in lines] == [("EUR", 10_001, 10_001)]
         session.commit()
         report = verify(session)
         assert report.ok, report.problems

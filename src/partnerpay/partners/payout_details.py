@@ -44,8 +44,9 @@ def _when(value: datetime) -> str:
     return value.strftime("%d %b %Y %H:%M UTC")
 
 
-def _lock_partner(session: Session, actor: Actor, partner_id: str) -> Partner:
-    """The partner (404 for others), locked so two concurrent changes cannot both stay active."""
+def lock_partner(session: Session, actor: Actor, partner_id: str) -> Partner:
+    """The partner (404 for others), locked for the transaction (FOR UPDATE on PostgreSQL; SQLite's BEGIN
+    IMMEDIATE already holds writers off) so two concurrent changes of its details cannot both stay active."""
     partner = get_partner(session, actor, partner_id)
     if is_postgres(session):
         session.refresh(partner, with_for_update=True)
@@ -83,7 +84,7 @@ def set_payout_method(
     password: str | None = None,
 ) -> PayoutMethod:
     """Replace the partner's payout method; the old one is kept inactive and the next payout is held."""
-    partner = _lock_partner(session, actor, partner_id)
+    partner = lock_partner(session, actor, partner_id)
     _authorise(session, actor, partner, password)
     checked = check_payout_method(data)
     program = session.get(Program, partner.program_id)
@@ -172,7 +173,7 @@ def set_tax_profile(
     password: str | None = None,
 ) -> TaxProfile:
     """Replace the partner's tax profile (W-9 or W-8BEN, optional EU VAT id); the old one is kept inactive."""
-    partner = _lock_partner(session, actor, partner_id)
+    partner = lock_partner(session, actor, partner_id)
     _authorise(session, actor, partner, password)
     checked = check_tax_profile(data)
     old = active_tax_profile(session, partner.id)

@@ -17,7 +17,7 @@ from partnerpay.auth.actor import Actor
 from partnerpay.kit.errors import Conflict, Forbidden, ValidationError
 from partnerpay.partners.activity import record_activity
 from partnerpay.partners.models import PayoutMethod
-from partnerpay.partners.payout_details import _lock_partner, active_payout_method
+from partnerpay.partners.payout_details import active_payout_method, lock_partner
 
 NOTE_MAX = 500
 
@@ -33,7 +33,7 @@ def verify_payout_method(
         raise ValidationError("say how the account was checked (e.g. 'bank letter on file')", field="note")
     if len(note) > NOTE_MAX:
         raise ValidationError(f"at most {NOTE_MAX} characters", field="note")
-    partner = _lock_partner(session, actor, partner_id)
+    partner = lock_partner(session, actor, partner_id)
     method = active_payout_method(session, partner.id)
     if method is None:
         raise Conflict(f"partner {partner.id} has no payout method to verify", field="method_id")

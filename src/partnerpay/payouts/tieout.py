@@ -93,9 +93,9 @@ class BatchTieOut:
 
 def _source(p: Payout) -> tuple[int, str]:
     """What the payout's lines sum to, in their currency (B's source_* columns when the program converts)."""
-    amount = getattr(p, "source_amount", None)
-    currency = getattr(p, "source_currency", None)
-    return (int(amount), str(currency)) if amount is not None and currency else (p.amount, p.currency)
+    if p.source_amount is not None and p.source_currency:
+        return p.source_amount, p.source_currency
+    return p.amount, p.currency
 
 
 def _stored_files(session: Session, batch_id: str) -> list[tuple[str, int, int, list[str]]]:

@@ -26,6 +26,7 @@ from partnerpay.audit.service import (
     record_many,
     row_intact,
     verify_chain,
+    walk_chain,
 )
 from partnerpay.auth.actor import SYSTEM, Actor, ActorType
 from partnerpay.db.base import canonical_json
@@ -501,6 +502,29 @@ class TestRowIntact:
         again = verify_after(session, checked, clock.now())
         assert again.problems == (f"audit row {checked.last_seq}: changed or removed after it was verified",)
         assert verify_chain(session)[1] == [f"audit row {checked.last_seq}: content does not match its hash"]
+
+
+class TestWalkChain:
+    """The one walk behind verify_chain (from the start) and the Audit page's check (from its checkpoint)."""
+
+    def test_continuing_from_a_row_checks_only_the_rows_after_it(self, session: Session, clock: FixedClock) -> None:
+        record_three(session, clock)
+        first, _, last = rows(session)
+
+        walk = walk_chain(session, after_seq=first.seq, prev_hash=first.hash)
+
+        assert (walk.checked, walk.last_seq, walk.last_hash, walk.problems) == (2, last.seq, last.hash, [])
+        assert walk_chain(session, after_seq=last.seq, prev_hash=last.hash).checked == 0
+
+    def test_a_checkpoint_hash_the_next_row_does_not_chain_from_is_a_broken_chain(
+        self, session: Session, clock: FixedClock
+    ) -> None:
+        record_three(session, clock)
+        first, middle, _ = rows(session)
+
+        walk = walk_chain(session, after_seq=first.seq, prev_hash="f" * 64)
+
+        assert walk.problems == [f"audit row {middle.seq}: chain broken (prev_hash does not match row before)"]
 
 
 class TestAppendOnly:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit.models import AuditChainCheck, AuditEntry
-from partnerpay.audit.service import GENESIS, row_intact
+from partnerpay.audit.service import GENESIS, row_intact, walk_chain
 from partnerpay.db.engine import unit_of_work
 
 BATCH = 5000
@@ -49,29 +49,17 @@ def verify_after(session: Session, status: ChainStatus, now: datetime, *, batch:
         tail = session.execute(select(*AuditEntry.__table__.columns).where(AuditEntry.seq == status.last_seq)).first()
         if tail is None or tail.hash != status.last_hash or not row_intact(tail):
             problems.append(f"audit row {status.last_seq}: changed or removed after it was verified")
-    prev, last_seq, checked = status.last_hash, status.last_seq, 0
-    while True:
-        rows = session.execute(
-            select(*AuditEntry.__table__.columns).where(AuditEntry.seq > last_seq).order_by(AuditEntry.seq).limit(batch)
-        ).all()
-        if not rows:
-            break
-        for row in rows:
-            if row.prev_hash != prev:
-                problems.append(f"audit row {row.seq}: chain broken (prev_hash does not match row before)")
-            if not row_intact(row):
-                problems.append(f"audit row {row.seq}: content does not match its hash")
-            prev, last_seq = row.hash, row.seq
-            checked += 1
+    walk = walk_chain(session, after_seq=status.last_seq, prev_hash=status.last_hash, batch=batch)
+    problems.extend(walk.problems)
     return replace(
         status,
         ok=not problems,
-        rows_checked=status.rows_checked + checked,
-        last_seq=last_seq,
-        last_hash=prev,
+        rows_checked=status.rows_checked + walk.checked,
+        last_seq=walk.last_seq,
+        last_hash=walk.last_hash,
         checked_at=now,
         problems=tuple(problems[:MAX_PROBLEMS]),
-        newly_checked=checked,
+        newly_checked=walk.checked,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
@@ -226,12 +227,18 @@ def row_intact(row: Row[Any] | AuditEntry) -> bool:
     return bool(chain_hash(row.prev_hash, fields) == row.hash)
 
 
-def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, list[str]]:
-    """Walk the whole log in order; returns (rows checked, problems)."""
+@dataclass(frozen=True, slots=True)
+class ChainWalk:
+    checked: int
+    last_seq: int
+    last_hash: str
+    problems: list[str]
+
+
+def walk_chain(session: Session, *, after_seq: int = 0, prev_hash: str = GENESIS, batch: int = 5000) -> ChainWalk:
+    """Check every row after `after_seq` in order, continuing the chain from `prev_hash` (the row before's)."""
     problems: list[str] = []
-    prev = GENESIS
-    checked = 0
-    last_seq = 0
+    prev, last_seq, checked = prev_hash, after_seq, 0
     while True:
         # Plain rows, not ORM objects: a long log must not fill (or be evicted from) the caller's session.
         rows = session.execute(
@@ -244,7 +251,12 @@ def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, list[str]
                 problems.append(f"audit row {row.seq}: chain broken (prev_hash does not match row before)")
             if not row_intact(row):
                 problems.append(f"audit row {row.seq}: content does not match its hash")
-            prev = row.hash
+            prev, last_seq = row.hash, row.seq
             checked += 1
-            last_seq = row.seq
-    return checked, problems
+    return ChainWalk(checked=checked, last_seq=last_seq, last_hash=prev, problems=problems)
+
+
+def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, list[str]]:
+    """Walk the whole log in order; returns (rows checked, problems)."""
+    walk = walk_chain(session, batch=batch)
+    return walk.checked, walk.problems

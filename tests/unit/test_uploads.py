@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from partnerpay.kit.errors import PartnerpayError
 from partnerpay.kit.uploads import read_at_most
-from partnerpay.web.uploads import FORM_SLACK, UploadRule, read_form_file
+from partnerpay.web.uploads import FORM_SLACK, UploadRule, read_form_file, upload_body
 
 LIMIT = 10
 
@@ -98,3 +98,11 @@ class TestReadFormFile:
         answer = client.post("/upload", files={"other": ("a.csv", b"x", "text/csv")})
         assert answer.status_code == 422
         assert answer.json() == {"code": "validation_error", "message": "no file here", "field": "file"}
+
+
+class TestUploadBody:
+    def test_the_openapi_body_is_a_required_form_whose_file_field_is_required_binary(self) -> None:
+        body = upload_body("UTF-8 CSV")["requestBody"]
+        schema = body["content"]["multipart/form-data"]["schema"]
+        assert body["required"] is True and schema["required"] == ["file"]
+        assert schema["properties"] == {"file": {"type": "string", "format": "binary", "description": "UTF-8 CSV"}}

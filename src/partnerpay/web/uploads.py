@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -41,6 +42,13 @@ class UploadedFile:
     data: bytes
     filename: str  # as the client sent it ("" when none): callers clean or default it
     content_type: str  # as declared ("" when none): never trusted for what the bytes are
+
+
+def upload_body(description: str) -> dict[str, Any]:
+    """The OpenAPI request body of an endpoint that takes one file in the multipart field `file`."""
+    file = {"type": "string", "format": "binary", "description": description}
+    schema = {"type": "object", "required": [FIELD], "properties": {FIELD: file}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
 def check_declared_length(request: Request, rule: UploadRule) -> None:

@@ -24,7 +24,7 @@ from partnerpay.programs.service import get_program
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.v1.common import CursorParam, Limit, now, reader
 from partnerpay.web.api.v1.deals import Caller
-from partnerpay.web.uploads import UploadRule, read_form_file
+from partnerpay.web.uploads import UploadRule, read_form_file, upload_body
 
 router = APIRouter(tags=["disputes"])
 
@@ -115,17 +115,9 @@ async def read_upload(request: Request, store: AttachmentStore) -> tuple[bytes, 
     return upload.data, upload.filename or "evidence", upload.content_type
 
 
-_EVIDENCE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["file"],
-            "properties": {"file": {"type": "string", "format": "binary",
-                                    "description": "PDF, PNG, JPEG, plain text or CSV, at most the configured limit "
-                                    "(PARTNERPAY_ATTACHMENT_MAX_BYTES, default 10 MB)"}},
-        }}},
-    }
-}  # fmt: skip
+_EVIDENCE_BODY = upload_body(
+    "PDF, PNG, JPEG, plain text or CSV, at most the configured limit (PARTNERPAY_ATTACHMENT_MAX_BYTES, default 10 MB)"
+)
 
 
 @router.post("/disputes/{dispute_id}/evidence", status_code=201, openapi_extra=_EVIDENCE_BODY,

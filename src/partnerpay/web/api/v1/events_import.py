@@ -16,30 +16,14 @@ from partnerpay.events.importer import import_events
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.v1.common import Caller, need, now
 from partnerpay.web.api.v1.imports import read_csv_upload  # the partner import's form and size limit
+from partnerpay.web.uploads import upload_body
 
 router = APIRouter()
 
-_UPLOAD = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": f"UTF-8 CSV with a header row; the columns of POST /events: "
-                            f"{', '.join(COLUMNS)} ({', '.join(REQUIRED)} required). At most 50 MB.",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+_UPLOAD = upload_body(
+    f"UTF-8 CSV with a header row; the columns of POST /events: {', '.join(COLUMNS)} ({', '.join(REQUIRED)} "
+    "required). At most 50 MB."
+)
 _RESULT = {
     "description": "the import (201) or, with dry_run, what it would do (200)",
     "content": {

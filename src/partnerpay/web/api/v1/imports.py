@@ -16,31 +16,13 @@ from partnerpay.partners.import_csv import COLUMNS, MAX_BYTES, PayloadTooLarge
 from partnerpay.partners.importer import import_partners
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.v1.common import Caller, need, now
-from partnerpay.web.uploads import UploadRule, read_form_file
+from partnerpay.web.uploads import UploadRule, read_form_file, upload_body
 
 router = APIRouter()
 
-_UPLOAD = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": f"UTF-8 CSV with a header row; columns {', '.join(COLUMNS)} "
-                            "(name and email required). At most 50 MB.",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+_UPLOAD = upload_body(
+    f"UTF-8 CSV with a header row; columns {', '.join(COLUMNS)} (name and email required). At most 50 MB."
+)
 _RESULT = {
     "description": "the import (201) or, with dry_run, what it would do (200)",
     "content": {

@@ -17,30 +17,14 @@ from partnerpay.payouts.tieout import batch_tie_out
 from partnerpay.web.api import idempotency
 from partnerpay.web.api.v1.common import Caller, need, now, reader
 from partnerpay.web.api.v1.imports import read_csv_upload  # the partner import's form and size limit
+from partnerpay.web.uploads import upload_body
 
 router = APIRouter()
 
-_UPLOAD = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": f"UTF-8 CSV with a header row: {', '.join(COLUMNS)}. Each row names "
-                            "a payout by payout_id or end_to_end_id; status is paid, returned or failed.",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+_UPLOAD = upload_body(
+    f"UTF-8 CSV with a header row: {', '.join(COLUMNS)}. Each row names a payout by payout_id or end_to_end_id; "
+    "status is paid, returned or failed."
+)
 
 
 @router.post("/payout-batches/{batch_id}/reconcile", openapi_extra=_UPLOAD)

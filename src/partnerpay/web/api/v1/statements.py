@@ -22,25 +22,12 @@ from partnerpay.statements.service import issue, issued_statements, partner_stat
 from partnerpay.statements.verify import Verification, verify_file
 from partnerpay.web.api.v1.common import Caller, CursorParam, Limit, now, reader
 from partnerpay.web.security import factory
-from partnerpay.web.uploads import UploadRule, check_declared_length, read_form_file
+from partnerpay.web.uploads import UploadRule, check_declared_length, read_form_file, upload_body
 
 router = APIRouter()
 MAX_FILE_BYTES = 5 * 1024 * 1024  # a month of statement rows is far smaller; anything bigger is not ours
 MEDIA = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
-_UPLOAD = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary", "description": "PDF or CSV"}},
-                }
-            }
-        },
-    }
-}
+_UPLOAD = upload_body("PDF or CSV")
 
 
 def _file_responses(media: str) -> dict[int | str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor, ActorType
 from partnerpay.auth.passwords import DUMMY_HASH, verify_password
+from partnerpay.db.chunks import in_chunks
 from partnerpay.db.engine import is_postgres
 from partnerpay.jobs.outbox import enqueue
 from partnerpay.kit.crypto import SecretBox
@@ -289,11 +290,11 @@ def tax_states(session: Session, partner_ids: Iterable[str]) -> dict[str, TaxSta
     """tax_state for many partners in one query (lists and payout runs)."""
     ids = list(dict.fromkeys(partner_ids))
     ok: set[str] = set()
-    for start in range(0, len(ids), 1000):
+    for chunk in in_chunks(ids, 1000):
         ok.update(
             session.scalars(
                 select(TaxProfile.partner_id).where(
-                    TaxProfile.partner_id.in_(ids[start : start + 1000]),
+                    TaxProfile.partner_id.in_(chunk),
                     TaxProfile.active.is_(True),
                     TaxProfile.valid.is_(True),
                 )

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
+from partnerpay.db.chunks import in_chunks
 from partnerpay.integrations.paypal_payouts import DEFAULT_BASE_URL as PAYPAL_URL
 from partnerpay.integrations.paypal_payouts import PaypalPayoutsClient
 from partnerpay.integrations.settings_store import get_integration
@@ -240,8 +241,7 @@ def check_files(session: Session) -> list[str]:
         if hashlib.sha256(f.content.encode()).hexdigest() != f.sha256:
             problems.append(f"payout file {f.id} ({f.format}, batch {f.batch_id}): content does not match its SHA-256")
         total, count = 0, 0
-        for start in range(0, len(f.payout_ids), 1000):
-            chunk = f.payout_ids[start : start + 1000]
+        for chunk in in_chunks(f.payout_ids, 1000):
             got = session.execute(
                 select(func.coalesce(func.sum(Payout.amount), 0), func.count()).where(
                     Payout.id.in_(chunk), Payout.batch_id == f.batch_id

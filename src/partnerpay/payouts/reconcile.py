@@ -36,6 +36,7 @@ from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
 from partnerpay.commissions.models import CommissionLine, LineStatus
 from partnerpay.db.bulk import bulk_insert
+from partnerpay.db.chunks import in_chunks
 from partnerpay.db.engine import is_postgres
 from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from partnerpay.kit.state import StateMachine
@@ -93,8 +94,8 @@ def load_payouts(session: Session, actor: Actor, ids: Sequence[str], *, lock: bo
     """Payouts by id that the actor may see, locked in id order on PostgreSQL (SQLite's writer lock is enough)."""
     found: dict[str, Payout] = {}
     wanted = sorted(set(ids))
-    for start in range(0, len(wanted), 500):
-        stmt = select(Payout).where(Payout.id.in_(wanted[start : start + 500])).order_by(Payout.id)
+    for chunk in in_chunks(wanted):
+        stmt = select(Payout).where(Payout.id.in_(chunk)).order_by(Payout.id)
         if lock and is_postgres(session):
             stmt = stmt.with_for_update()
         for payout in session.scalars(stmt):
@@ -212,8 +213,7 @@ def _update_payouts(session: Session, payouts: dict[str, Payout], steps: dict[st
     ids = sorted(steps)
     final = {pid: chain[-1].dst.value for pid, chain in steps.items()}
     arrived = 0
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for chunk in in_chunks(ids):
         arrived += sum(
             1
             for pid, status in session.execute(select(Payout.id, Payout.status).where(Payout.id.in_(chunk)))
@@ -230,19 +230,18 @@ def _update_payouts(session: Session, payouts: dict[str, Payout], steps: dict[st
 def _update_lines(session: Session, steps: dict[str, list[Step]], now: datetime) -> None:
     paid = sorted(pid for pid, chain in steps.items() if chain[-1].dst is PayoutStatus.PAID)
     released = {pid: chain[-1] for pid, chain in steps.items() if chain[-1].dst is not PayoutStatus.PAID}
-    for start in range(0, len(paid), 500):
+    for chunk in in_chunks(paid):
         session.execute(
             update(CommissionLine)
             .where(
-                CommissionLine.payout_id.in_(paid[start : start + 500]),
+                CommissionLine.payout_id.in_(chunk),
                 CommissionLine.status == LineStatus.IN_BATCH.value,
             )
             .values(status=LineStatus.PAID.value)
             .execution_options(synchronize_session=False)
         )
     ids = sorted(released)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for chunk in in_chunks(ids):
         lines = session.execute(
             select(CommissionLine.id, CommissionLine.payout_id, CommissionLine.amount, CommissionLine.currency)
             .where(CommissionLine.payout_id.in_(chunk))

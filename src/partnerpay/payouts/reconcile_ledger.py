@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from partnerpay.db.chunks import in_chunks
 from partnerpay.ledger import service as ledger
 from partnerpay.ledger.models import AccountKind, LedgerAccount, LedgerPosting, LedgerTransaction
 
@@ -37,8 +38,7 @@ class PayoutEntries:
         # payout id -> list of (transaction id, kind, legs)
         self.by_payout: dict[str, list[tuple[str, str, list[ledger.Leg]]]] = defaultdict(list)
         ids = sorted(set(payout_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in in_chunks(ids):
             rows = session.execute(
                 select(
                     LedgerTransaction.ref_id,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor, ActorType
+from partnerpay.db.chunks import in_chunks
 from partnerpay.events.models import Event
 from partnerpay.jobs.handlers import NOTIFY_PARTNER
 from partnerpay.jobs.outbox import enqueue
@@ -81,11 +82,11 @@ def needing_acceptance(session: Session, program_id: str, partner_ids: Iterable[
         return set()
     ordered = sorted(wanted)
     accepted: set[str] = set()
-    for start in range(0, len(ordered), 500):  # bounded IN lists (SQLite caps bound parameters)
+    for chunk in in_chunks(ordered):
         accepted.update(
             session.scalars(
                 select(TermsAcceptance.partner_id).where(
-                    TermsAcceptance.terms_id == terms.id, TermsAcceptance.partner_id.in_(ordered[start : start + 500])
+                    TermsAcceptance.terms_id == terms.id, TermsAcceptance.partner_id.in_(chunk)
                 )
             ).all()
         )

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.commissions.models import CommissionLine
 from partnerpay.commissions.queries import plan_citations
+from partnerpay.db.chunks import in_chunks
 from partnerpay.kit.money import format_money
 from partnerpay.ledger.models import LedgerPosting, LedgerTransaction
 from partnerpay.payouts.models import Payout
@@ -66,8 +67,8 @@ def describe_rows(session: Session, account_ids: list[str], period: Period) -> d
 
 def _by_id(session: Session, model: Any, ids: list[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for start in range(0, len(ids), 500):
-        for obj in session.scalars(select(model).where(model.id.in_(ids[start : start + 500]))):
+    for chunk in in_chunks(ids):
+        for obj in session.scalars(select(model).where(model.id.in_(chunk))):
             found[obj.id] = obj
     return found
 

@@ -28,13 +28,18 @@ and total equal the lines replay returned and the ledger moved exactly that tota
 rules that do not depend on invoice history (flat rules, caps per partner period, bonuses) equal an
 independent recount from the events; no capped rule exceeds its cap and every two-tier share is its percent.
 
-Figures (CI size, 26 Nov 2026, on a shared 2-core machine under load from other test runs, load average 2.5-3.5;
-raw varies by a third between runs, so read the ratios as a range): SQLite ours 4,730 / 4,883 / 4,711 /
-4,359 events/s against raw 20,303 / 14,874 / 20,282 / 19,753, ratio 0.23 / 0.33 / 0.23 / 0.22; the code
-before this round, run between them, 3,516 against 19,490 (0.18). PostgreSQL 3,787 against 9,945 (0.38).
-Where ours goes: the writes are a fifth to a quarter; of the replay (pyinstrument) ~45 % is the partner's
-context from the indexed history (indexing new records ~20 %, the counts ~15 %) and ~40 % the rules and their
-lines (explanation text, ids, drafts); garbage collection of the replay's records is ~12 % of its CPU.
+Figures (26 Nov 2026, shared 2-core machine; raw varies by a third between runs, so read ratios as a range):
+- after the replay ran with the collector frozen and slowed (kit/gc_batch.py) and the per-line money and enum
+  reads were trimmed: CI size, load average 1-4, ours 10,033 / 10,367 / 10,091 events/s against raw 32,352 /
+  33,474 / 32,538, ratio 0.31 / 0.31 / 0.31, with the code before this round run between them at 0.24 / 0.25
+  (7,195 and 7,778 against 30,231 and 30,548). Full size (1M events, 1,000 partners; a PostgreSQL bench ran
+  beside it): ours 5,358 events/s against raw 17,431, ratio 0.31.
+- the replay's CPU time at CI size went from 4.2-5.2 s to 3.3-3.5 s; under cProfile the replay took 25 s
+  before and 8 s after, most of the difference collections that had rescanned the growing history.
+- before this round: SQLite 0.22-0.33 under load (4,359-4,883 events/s); PostgreSQL 3,787 against 9,945 (0.38).
+Where ours goes: the writes are a third; of the replay ~45 % is the partner's context from the indexed history
+(indexing new records ~17 %, the counts ~10 %) and ~40 % the rules and their lines (explanation text, ids,
+drafts).
 """
 
 from __future__ import annotations

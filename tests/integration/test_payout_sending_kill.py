@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.auth.actor import SYSTEM
@@ -46,6 +47,24 @@ CHILD = textwrap.dedent(
 )
 
 
+def wait_for_dead_transactions(session: Session, timeout: float = 30.0) -> None:
+    """PostgreSQL ends a killed client's transaction only when its backend notices the closed socket, which
+    takes a moment on a busy server. Until then the job's row stays locked, the restarted worker's claim
+    (FOR UPDATE SKIP LOCKED) passes over it, as a live worker would, and this test's single drain would see
+    nothing sent. A real worker claims it on a later poll; here we wait for the backend instead."""
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite: the killed process's lock goes with its file descriptors
+    deadline = time.monotonic() + timeout
+    others = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+    )
+    while session.scalar(others) and time.monotonic() < deadline:
+        session.rollback()
+        time.sleep(0.05)
+    session.rollback()
+
+
 @pytest.mark.parametrize("point", ["after_batch_marked_sending", "after_file_written", "after_provider_call"])
 def test_a_send_killed_at_a_named_point_and_restarted_pays_each_payout_once(
     session: Session, session_factory: sessionmaker[Session], clock: FixedClock, database_url: str, point: str
@@ -68,6 +87,7 @@ def test_a_send_killed_at_a_named_point_and_restarted_pays_each_payout_once(
         child = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, capture_output=True, timeout=120)
         assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
         assert set(statuses(session, setup.batch_id).values()) == {"sending"}  # nothing of the pass was kept
+        wait_for_dead_transactions(session)
         clock.advance(timedelta(hours=2))  # past the dead worker's lease: the job is reclaimed
         restarted = worker(session_factory, clock, stripe_url=stripe.url, paypal_url=paypal.url)
         drain(session, restarted)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from partnerpay.reports.models import NO_PARTNER, PartnerDay, PartnerWindow, WindowMark
 
-WINDOWS = (7, 30)  # days: the console, portal and API default to 30; 7 serves the API's `days=7`
+WINDOWS = (7, 30)  # days: the dashboards and API default to 30; the weekly report's top list is 7 days
 FIGURES = ("clicks", "signups", "conversions", "deals_won", "program_revenue", "program_commissions")
 
 

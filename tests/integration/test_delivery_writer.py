@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit.models import AuditEntry
-from partnerpay.audit.service import verify_chain
+from partnerpay.audit.service import record, verify_chain
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.db.engine import make_session_factory, unit_of_work
 from partnerpay.inbox.delivery_writer import BATCH_OBJECT, Delivery, DeliveryWriter, store_batch
@@ -67,6 +67,43 @@ class TestStoreBatch:
             # The replay-only batch wrote nothing: two jobs, one audit row (the first batch's).
             assert s.scalar(select(func.count()).select_from(OutboxJob)) == 2
             assert s.scalar(select(func.count()).where(AuditEntry.action == "inbox.receive")) == 1
+
+    def test_a_batch_mixing_stored_and_new_deliveries_writes_only_the_new_ones(
+        self, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        program_id = _program(session_factory, clock)
+        old, new = _delivery(program_id, 1, clock), _delivery(program_id, 2, clock)
+        with unit_of_work(session_factory) as s:
+            (stored_before,) = store_batch(s, [old])
+        with unit_of_work(session_factory) as s:
+            answers = store_batch(s, [old, new, old, new])
+        assert [(a.id, a.duplicate) for a in answers] == [
+            (stored_before.id, True),
+            (answers[1].id, False),
+            (stored_before.id, True),
+            (answers[1].id, True),
+        ]
+        with session_factory() as s:
+            assert s.scalar(select(func.count()).select_from(InboxItem)) == 2
+            jobs = s.scalars(select(OutboxJob.payload).order_by(OutboxJob.created_at, OutboxJob.id)).all()
+            assert sorted(j["item_id"] for j in jobs) == sorted([stored_before.id, answers[1].id])
+            audit = s.scalars(select(AuditEntry).where(AuditEntry.action == "inbox.receive").order_by(AuditEntry.seq))
+            assert [[i["external_id"] for i in a.after["items"]] for a in audit] == [["evt_1"], ["evt_2"]]
+            assert verify_chain(s)[1] == []
+
+    def test_in_one_transaction_the_batch_continues_the_chain_the_session_started(
+        self, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        program_id = _program(session_factory, clock)
+        with unit_of_work(session_factory) as s:
+            record(s, actor=SYSTEM, action="test.before", object_type="t", object_id="1", now=clock.now())
+            store_batch(s, [_delivery(program_id, 1, clock)])
+            # The session's next audit row must follow the batch's row, not the one it wrote itself.
+            record(s, actor=SYSTEM, action="test.after", object_type="t", object_id="2", now=clock.now())
+        with session_factory() as s:
+            actions = s.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)).all()
+            assert actions[-3:] == ["test.before", "inbox.receive", "test.after"]
+            assert verify_chain(s)[1] == []
 
     def test_a_received_item_gets_a_processing_job_and_an_ignored_one_none(
         self, session_factory: sessionmaker[Session], clock: FixedClock

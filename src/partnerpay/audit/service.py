@@ -61,16 +61,29 @@ def hashed_fields(
     }
 
 
+# One chain means one writer at a time at its head; SQLite's BEGIN IMMEDIATE already is that lock.
+CHAIN_LOCK_SQL = "SELECT pg_advisory_xact_lock(7201)"
+# Plain SQL: the ORM's select cost ~0.4 ms here, a third of a webhook group commit's own work.
+HEAD_SQL = "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+COLUMNS = (
+    "at", "actor_type", "actor_id", "action", "object_type", "object_id", "program_id", "before", "after",
+    "prev_hash", "hash",
+)  # fmt: skip
+
+
 def _head(session: Session) -> str:
     if _HEAD in session.info:
         return str(session.info[_HEAD])
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        # One chain means one writer at a time at its head; SQLite's BEGIN IMMEDIATE already is.
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7201)")
-    # Plain SQL: the ORM's select cost ~0.4 ms here, a third of a webhook group commit's own work.
-    last = conn.exec_driver_sql("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1").scalar()
+        conn.exec_driver_sql(CHAIN_LOCK_SQL)
+    last = conn.exec_driver_sql(HEAD_SQL).scalar()
     return str(last) if last else GENESIS
+
+
+def written_behind(session: Session, head: str) -> None:
+    """Tell the session the chain's head after rows appended on its connection without it (under the lock)."""
+    session.info[_HEAD] = head
 
 
 def record(
@@ -148,11 +161,21 @@ def record_many(
     items: list[tuple[str, str, str | None, Any, Any]],
 ) -> list[str]:
     """Append one row per (object_type, object_id, program_id, before, after), chained in order."""
-    prev = _head(session)
+    head = _head(session)
+    rows = chain_rows(head, actor=actor, action=action, now=now, items=items)
+    bulk_insert(session, "audit_log", COLUMNS, rows)
+    session.info[_HEAD] = rows[-1][-1] if rows else head
+    return [row[-1] for row in rows]
+
+
+def chain_rows(
+    prev: str, *, actor: Actor, action: str, now: datetime, items: list[tuple[str, str, str | None, Any, Any]]
+) -> list[tuple[Any, ...]]:
+    """The rows (in COLUMNS order) that continue the chain from `prev`; the caller inserts them in order
+    while holding the chain's lock. Each row's last field is its hash, the next row's prev_hash."""
     at_iso = now.astimezone(UTC).isoformat(timespec="microseconds")
     actor_type = actor.type.value
-    rows = []
-    hashes = []
+    rows: list[tuple[Any, ...]] = []
     for object_type, object_id, program_id, before, after in items:
         # The stored JSON text is exactly the text that was hashed.
         before_text, after_text = _text(before), _text(after)
@@ -168,43 +191,10 @@ def record_many(
             after_text=after_text,
         )
         digest = hashlib.sha256((prev + text).encode()).hexdigest()
-        rows.append(
-            (
-                now,
-                actor_type,
-                actor.id,
-                action,
-                object_type,
-                object_id,
-                program_id,
-                before_text,
-                after_text,
-                prev,
-                digest,
-            )
-        )
-        hashes.append(digest)
+        row = (now, actor_type, actor.id, action, object_type, object_id, program_id, before_text, after_text)
+        rows.append((*row, prev, digest))
         prev = digest
-    bulk_insert(
-        session,
-        "audit_log",
-        (
-            "at",
-            "actor_type",
-            "actor_id",
-            "action",
-            "object_type",
-            "object_id",
-            "program_id",
-            "before",
-            "after",
-            "prev_hash",
-            "hash",
-        ),
-        rows,
-    )
-    session.info[_HEAD] = prev
-    return hashes
+    return rows
 
 
 def _text(value: Any) -> str | None:

@@ -12,15 +12,9 @@ writer) is stored again one delivery at a time, where each loser is answered as 
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
 import threading
-from collections import defaultdict
 from collections.abc import Sequence
-from contextlib import closing
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -28,126 +22,28 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit import service as audit
 from partnerpay.db.engine import unit_of_work
-from partnerpay.inbox.delivery_sql import Statements, statements
-from partnerpay.inbox.models import InboxStatus
-from partnerpay.inbox.service import PROCESS_JOB, find, provider_actor, receive, source_of
+from partnerpay.inbox.delivery_batch import BATCH_OBJECT, Delivery, Stored
+from partnerpay.inbox.delivery_pg import store_pg
+from partnerpay.inbox.delivery_sqlite import store_sqlite
+from partnerpay.inbox.service import find, receive
 from partnerpay.kit.errors import ConcurrentWrite
-from partnerpay.kit.ids import new_ids
+
+__all__ = ["BATCH_OBJECT", "Delivery", "DeliveryWriter", "Stored", "store_batch", "store_one"]
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    program_id: str
-    provider: str
-    external_id: str
-    kind: str
-    body: str
-    headers: dict[str, str]
-    now: datetime
-    status: InboxStatus = InboxStatus.RECEIVED
-    error: str | None = None
-    note: str | None = None
-
-    @property
-    def source(self) -> str:
-        return source_of(self.provider, self.program_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    id: str
-    status: str
-    duplicate: bool
-
-    def answer(self) -> dict[str, Any]:
-        return {"received": True, "id": self.id, "status": self.status, "duplicate": self.duplicate}
-
-
 def store_batch(session: Session, deliveries: Sequence[Delivery]) -> list[Stored]:
-    """receive() for many deliveries in the caller's transaction: each stored once, replays answered.
-
-    The statements go to the driver directly (the ORM's statement building cost more than the rows), and
-    one audit row per provider and program names every delivery the batch stored.
-    """
-    conn = session.connection()
-    sql = statements(conn.dialect.name)
-    with closing(conn.connection.driver_connection.cursor()) as cursor:  # type: ignore[union-attr]
-        return _store(session, cursor, sql, deliveries)
-
-
-def _store(session: Session, cursor: Any, sql: Statements, deliveries: Sequence[Delivery]) -> list[Stored]:
-    known = _stored_already(cursor, sql, deliveries)
-    results: list[Stored] = []
-    new: list[tuple[str, Delivery]] = []
-    ids = iter(new_ids("inb", len(deliveries)))
-    for d in deliveries:
-        key = (d.source, d.external_id[:200])
-        earlier = known.get(key)
-        if earlier is not None:
-            results.append(Stored(earlier.id, earlier.status, True))
-            continue
-        item_id = next(ids)
-        new.append((item_id, d))
-        known[key] = Stored(item_id, d.status.value, True)  # later copies in this batch are replays of it
-        results.append(Stored(item_id, d.status.value, False))
-    if not new:
-        return results
-    at = sql.time
-    items = [
-        (item_id, d.program_id, d.source, d.provider, d.external_id[:200], d.kind[:100], d.body,
-         _json(d.headers), at(d.now), d.status.value, d.error, d.note)
-        for item_id, d in new
-    ]  # fmt: skip
-    received = [(item_id, d) for item_id, d in new if d.status is InboxStatus.RECEIVED]
-    jobs = [
-        (job_id, PROCESS_JOB, f'{{"item_id":"{item_id}"}}', at(d.now), at(d.now))
-        for job_id, (item_id, d) in zip(new_ids("job", len(received)), received, strict=True)
-    ]
-    sql.insert(cursor, items, jobs)
-    groups: dict[tuple[str, str], list[tuple[str, Delivery]]] = defaultdict(list)
-    for item_id, d in new:
-        groups[(d.provider, d.program_id)].append((item_id, d))
-    for (provider, program_id), members in groups.items():
-        audit.record_many(
-            session,
-            actor=provider_actor(provider, program_id),
-            action="inbox.receive",
-            now=members[0][1].now,
-            items=[(BATCH_OBJECT, members[0][0], program_id, None, _batch_snapshot(members))],
-        )
-    return results
-
-
-BATCH_OBJECT = "inbox_batch"  # the audit object of a group commit: named by its first item, listing all
-
-
-def _batch_snapshot(members: list[tuple[str, Delivery]]) -> dict[str, Any]:
-    return {
-        "source": members[0][1].source,
-        "items": [
-            {"id": item_id, "external_id": d.external_id[:200], "kind": d.kind[:100], "status": d.status.value}
-            for item_id, d in members
-        ],
-    }
-
-
-def _stored_already(cursor: Any, sql: Statements, deliveries: Sequence[Delivery]) -> dict[tuple[str, str], Stored]:
-    by_source: dict[str, list[str]] = defaultdict(list)
-    for d in deliveries:
-        by_source[d.source].append(d.external_id[:200])
-    known: dict[tuple[str, str], Stored] = {}
-    for source, external_ids in by_source.items():
-        for start in range(0, len(external_ids), 500):
-            chunk = external_ids[start : start + 500]
-            rows = sql.find(cursor, source, chunk)
-            known.update({(source, ext): Stored(item_id, status, True) for ext, item_id, status in rows})
-    return known
-
-
-def _json(value: dict[str, str]) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """receive() for many deliveries in the caller's transaction: each stored once, replays answered, one
+    audit row per provider and program naming every delivery the batch stored (inbox/delivery_batch.py)."""
+    conn = session.connection()  # begins the session's transaction (BEGIN IMMEDIATE on SQLite)
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        answers, head = store_pg(driver, deliveries, commit=False)
+    else:
+        answers, head = store_sqlite(driver, deliveries)
+    audit.written_behind(session, head)
+    return answers
 
 
 def store_one(sessions: sessionmaker[Session], readers: sessionmaker[Session], d: Delivery) -> Stored:
@@ -234,10 +130,17 @@ class DeliveryWriter:
         try:
             if self._connection is None:
                 self._connection = self._open()
-            # The session only carries the audit chain's head; the transaction is the connection's, committed
-            # when the block ends (BEGIN IMMEDIATE on SQLite, as for every writer).
-            with self._connection.begin(), Session(bind=self._connection) as session:
-                stored: list[Stored | BaseException] = list(store_batch(session, deliveries))
+            # The driver's own transaction: SQLAlchemy's begin, session and events cost more than a batch's rows.
+            raw = self._connection.connection.driver_connection
+            if self._connection.dialect.name == "postgresql":
+                return list(store_pg(raw, deliveries, commit=True)[0])  # committed in its second round trip
+            raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]  # the write lock, as for every writer
+            try:
+                stored: list[Stored | BaseException] = list(store_sqlite(raw, deliveries)[0])
+                raw.execute("COMMIT")  # type: ignore[union-attr]
+            except BaseException:
+                raw.rollback()  # type: ignore[union-attr]  # then the one-by-one path below
+                raise
             self._checkpointer.wanted.set()
             return stored
         except Exception as exc:

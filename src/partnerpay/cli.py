@@ -128,9 +128,13 @@ def serve(
         out().print(f"Migrated {safe_url(settings.database_url)} to revision {after}.")
     application = create_app(settings)
     out().print(f"partnerpay on http://{host}:{port} (database {safe_url(settings.database_url)})")
+    from partnerpay.web.one_write import OneWriteHttpToolsProtocol
+
     # uvicorn turns SIGTERM into a graceful shutdown: in-flight responses finish, then the app's lifespan
-    # exit writes the clicks still buffered in memory.
-    uvicorn.run(application, host=host, port=port, proxy_headers=True, access_log=access_log)
+    # exit writes the clicks still buffered in memory. One write per small response (web/one_write.py).
+    uvicorn.run(
+        application, host=host, port=port, proxy_headers=True, access_log=access_log, http=OneWriteHttpToolsProtocol
+    )
 
 
 @app.command()

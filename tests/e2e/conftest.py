@@ -13,6 +13,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from partnerpay.web.one_write import OneWriteHttpToolsProtocol
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -33,7 +35,9 @@ def free_port() -> int:
 def serve(app: FastAPI) -> Iterator[str]:
     """Run the app in a background thread until the generator is closed; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # The protocol `partnerpay serve` runs, so every page and asset the browser loads goes through it.
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=OneWriteHttpToolsProtocol)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

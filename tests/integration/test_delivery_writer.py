@@ -88,7 +88,7 @@ class TestStoreBatch:
             jobs = s.scalars(select(OutboxJob.payload).order_by(OutboxJob.created_at, OutboxJob.id)).all()
             assert sorted(j["item_id"] for j in jobs) == sorted([stored_before.id, answers[1].id])
             audit = s.scalars(select(AuditEntry).where(AuditEntry.action == "inbox.receive").order_by(AuditEntry.seq))
-            assert [[i["external_id"] for i in a.after["items"]] for a in audit] == [["evt_1"], ["evt_2"]]
+            assert [[i["external_id"] for i in (a.after or {})["items"]] for a in audit] == [["evt_1"], ["evt_2"]]
             assert verify_chain(s)[1] == []
 
     def test_in_one_transaction_the_batch_continues_the_chain_the_session_started(
@@ -174,6 +174,39 @@ class TestDeliveryWriter:
             committed = set(s.scalars(select(InboxItem.id)))
             assert committed == {a.id for a in answers}
             assert s.scalar(select(func.count()).select_from(OutboxJob)) == 20
+            assert verify_chain(s)[1] == []
+
+    def test_two_lanes_store_copies_racing_in_both_once_and_answer_them_with_one_id(
+        self, session_factory: sessionmaker[Session], engine: Any, clock: FixedClock
+    ) -> None:
+        program_id = _program(session_factory, clock)
+        writer = DeliveryWriter(session_factory, make_session_factory(engine, readonly=True), lanes=2)
+        writer.start()
+        assert len(writer._threads) == 2
+
+        async def deliver_all() -> list[Any]:
+            # 50 events, each delivered 4 times at once: copies land in both lanes' batches together.
+            return await asyncio.gather(*(writer.store(_delivery(program_id, n % 50, clock)) for n in range(200)))
+
+        try:
+            answers = asyncio.run(deliver_all())
+        finally:
+            writer.close()
+        assert not writer.running
+        ids: dict[int, set[str]] = {}
+        for n, answer in enumerate(answers):
+            ids.setdefault(n % 50, set()).add(answer.id)
+        assert all(len(one) == 1 for one in ids.values())
+        assert sum(1 for a in answers if not a.duplicate) == 50
+        with session_factory() as s:
+            assert s.scalar(select(func.count()).select_from(InboxItem)) == 50
+            assert s.scalar(select(func.count()).select_from(OutboxJob)) == 50
+            listed = [
+                item["id"]
+                for after in s.scalars(select(AuditEntry.after).where(AuditEntry.action == "inbox.receive"))
+                for item in after["items"]
+            ]
+            assert sorted(listed) == sorted(set(listed)) == sorted(i for one in ids.values() for i in one)
             assert verify_chain(s)[1] == []
 
     def test_a_failing_delivery_fails_alone_and_the_writer_goes_on(

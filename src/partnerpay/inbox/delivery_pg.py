@@ -38,15 +38,22 @@ def store_pg(raw: Any, deliveries: Sequence[Delivery], *, commit: bool) -> tuple
     transaction is committed in the second round trip; otherwise the caller commits."""
     planned = plan(deliveries, {})
     items, jobs = item_rows(planned.new, _time), job_rows(planned.new, _time)
+    items_json = _json(items)
     with raw.pipeline(), raw.cursor() as insert, raw.cursor() as chain:
-        insert.execute(_INSERT, (_json(items), _json(jobs)))
+        insert.execute(_INSERT, (items_json, _json(jobs), items_json))
         chain.execute(audit.CHAIN_LOCK_SQL)
         chain.execute(audit.HEAD_SQL)
-        inserted = {row[0] for row in insert.fetchall()}
+        inserted: set[str] = set()
+        known: dict[tuple[str, str], Stored] = {}
+        for item_id, source, external_id, status in insert.fetchall():
+            if source is None:
+                inserted.add(item_id)
+            else:
+                known[(source, external_id)] = Stored(item_id, status, True)
         found = chain.fetchone()
         head = str(found[0]) if found else audit.GENESIS
         if len(inserted) < len(planned.new):
-            planned = _skip_stored(insert, deliveries, planned, inserted)
+            planned = _skip_stored(insert, deliveries, planned, inserted, known)
         for group in audit_groups(planned.new):
             for row in audit.chain_rows(head, actor=group.actor, action="inbox.receive", now=group.now,
                                         items=[group.item]):  # fmt: skip
@@ -57,12 +64,19 @@ def store_pg(raw: Any, deliveries: Sequence[Delivery], *, commit: bool) -> tuple
     return planned.answers, head
 
 
-def _skip_stored(cursor: Any, deliveries: Sequence[Delivery], planned: Planned, inserted: set[str]) -> Planned:
-    """Plan the batch again now that some of its deliveries turned out to be stored (by another process
-    since, or before it): those are answered as replays of the stored items."""
+def _skip_stored(
+    cursor: Any,
+    deliveries: Sequence[Delivery],
+    planned: Planned,
+    inserted: set[str],
+    known: dict[tuple[str, str], Stored],
+) -> Planned:
+    """Plan the batch again now that some of its deliveries turned out to be stored already: those are
+    answered as replays of the stored items. `known` holds what the insert's own snapshot saw; a copy
+    committed by another process while the insert ran is not in it and is looked up here."""
     lost = [d for item_id, d in planned.new if item_id not in inserted]
-    known: dict[tuple[str, str], Stored] = {}
-    for source, external_ids in keys_by_source(lost).items():
+    unseen = [d for d in lost if d.key not in known]
+    for source, external_ids in keys_by_source(unseen).items():
         # Never prepared: PostgreSQL's generic plan for it searched the unique index by source alone.
         cursor.execute(_FIND, (source, external_ids), prepare=False)
         known.update({(source, ext): Stored(item_id, status, True) for ext, item_id, status in cursor.fetchall()})
@@ -86,7 +100,11 @@ def _json(rows: list[tuple[Any, ...]]) -> str:
 # The rows go as one JSON array per table, each row an array in item_rows' or job_rows' order: json's C
 # encoder writes a batch in microseconds, where psycopg's binary arrays (one per column) cost ~60 µs a
 # row in Python, executemany as much again, and its text arrays escape element by element with a regex.
-# The jobs join the items the insert returned, so an item skipped by ON CONFLICT gets no second job.
+# The jobs join the items the insert returned, so an item skipped by ON CONFLICT gets no second job. The
+# answer lists the inserted ids (with no source), then the batch's items stored before the statement
+# began (a replay), found in the same round trip: replays cost no extra lookup. LIMIT 1 (the key is unique
+# anyway) keeps the lookup a probe of the unique index per delivery: joined plainly, the generic plan
+# hashed the whole table.
 _INSERT = (
     "WITH items AS (INSERT INTO inbox_items (id, program_id, source, provider, external_id, kind, body, headers, "
     "received_at, status, attempts, last_error, note, event_ids) "
@@ -96,7 +114,10 @@ _INSERT = (
     "jobs AS (INSERT INTO outbox_jobs (id, kind, payload, status, attempts, max_attempts, run_after, created_at) "
     "SELECT j->>0, j->>1, (j->>2)::json, 'pending', 0, 8, (j->>3)::timestamptz, (j->>4)::timestamptz "
     "FROM json_array_elements(%s::json) AS j JOIN items ON items.id = j->>5) "
-    "SELECT id FROM items"
+    "SELECT id, NULL, NULL, NULL FROM items UNION ALL "
+    "SELECT s.id, s.source, s.external_id, s.status FROM json_array_elements(%s::json) AS r "
+    "CROSS JOIN LATERAL (SELECT id, source, external_id, status FROM inbox_items "
+    "WHERE source = r->>2 AND external_id = r->>4 LIMIT 1) AS s"
 )
 _AUDIT = (
     "INSERT INTO audit_log (" + ", ".join(audit.COLUMNS) + ") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608

@@ -75,7 +75,7 @@ def _portal_user(
     )  # fmt: skip
 
 
-def _new_invitation(
+def new_invitation(
     session: Session,
     *,
     actor: Actor,
@@ -193,7 +193,7 @@ def invite_partner(
     program = session.get(Program, program_id)
     assert program is not None
     partner.owner_id = actor.id if actor.type is ActorType.STAFF else program.default_owner_id
-    invitation, token = _new_invitation(session, actor=actor, partner=partner, kind=InvitationKind.INVITATION, now=now)
+    invitation, token = new_invitation(session, actor=actor, partner=partner, kind=InvitationKind.INVITATION, now=now)
     if prospect is not None:
         prospect.stage = ProspectStage.INVITED.value
         prospect.partner_id = partner.id
@@ -220,7 +220,7 @@ def issue_invitation(
     partner = get_partner(session, actor, partner_id)
     if partner.status not in MAY_LOG_IN:
         raise Conflict(f"partner {partner.name} is {partner.status}; approve the partner first", field="partner_id")
-    return _new_invitation(session, actor=actor, partner=partner, kind=kind, now=now)
+    return new_invitation(session, actor=actor, partner=partner, kind=kind, now=now)
 
 
 def resend_invitation(session: Session, *, actor: Actor, invitation_id: str, now: datetime) -> tuple[Invitation, str]:
@@ -242,7 +242,7 @@ def resend_invitation(session: Session, *, actor: Actor, invitation_id: str, now
     )
     # A member's link goes to the member again; the partner's own link follows the partner's current email.
     email = login if login is not None and login != partner.email.lower() else None
-    return _new_invitation(session, actor=actor, partner=partner, kind=InvitationKind(old.kind), now=now, email=email)
+    return new_invitation(session, actor=actor, partner=partner, kind=InvitationKind(old.kind), now=now, email=email)
 
 
 def revoke_invitation(session: Session, *, actor: Actor, invitation_id: str, now: datetime) -> Invitation:

@@ -20,7 +20,7 @@ from partnerpay.partners.invitations import (
     MAY_LOG_IN,
     InvitationKind,
     InvitationStatus,
-    _new_invitation,
+    new_invitation,
     status_filter,
 )
 from partnerpay.partners.models import Invitation, Partner, PartnerUser
@@ -66,7 +66,7 @@ def invite_member(
         )
     if partner.status not in MAY_LOG_IN:
         raise Conflict(f"partner {partner.name} is {partner.status}; no login can be added", field="partner_id")
-    invitation, token = _new_invitation(
+    invitation, token = new_invitation(
         session, actor=actor, partner=partner, kind=InvitationKind.INVITATION, now=now, email=email, role=MEMBER
     )
     user = session.scalar(select(PartnerUser).where(PartnerUser.email == email))

@@ -104,6 +104,24 @@ class TestWindows:
         assert mark(world) == T0.date() and window_rows(world) == 4
         assert [r[0] for r in read(world, 30, T0.date())] == [b, a]
 
+    def test_a_re_roll_of_days_no_window_covers_keeps_the_windows(self, session: Session) -> None:
+        world = new_world(session)
+        a, b = world.partners[:2]
+        world.event(a, "invoice_paid", T0 - timedelta(days=2), 5000, "EUR")
+        world.event(b, "invoice_paid", T0 - timedelta(days=40), 9000, "EUR")
+        session.flush()
+        world.roll_up()
+        oldest = T0.date() - timedelta(days=max(WINDOWS) - 1)
+        # A late change to a day before the 30-day window: the windows still hold, and are still read.
+        world.event(b, "invoice_paid", T0 - timedelta(days=31), 100, "EUR")
+        session.flush()
+        reroll(session, world.program_id, oldest - timedelta(days=1), oldest - timedelta(days=1))
+        assert mark(world) == T0.date()
+        assert read(world, 30, T0.date()) == recounted(world, *last_days(30, today=T0.date()))
+        # The window's first day is in it: forgotten until summed again.
+        reroll(session, world.program_id, oldest, oldest)
+        assert mark(world) is None
+
     def test_the_next_day_the_rollup_moves_the_windows_even_with_nothing_new(self, session: Session) -> None:
         world = new_world(session)
         world.event(world.partners[0], "invoice_paid", T0 - timedelta(days=6), 700, "EUR")

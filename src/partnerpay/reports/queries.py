@@ -26,7 +26,7 @@ from partnerpay.reports.models import (
     WindowMark,
 )
 from partnerpay.reports.rollups import COUNTS, MONEY
-from partnerpay.reports.windows import WINDOWS
+from partnerpay.reports.windows import RANKING, WINDOWS
 
 AnySelect = Select[*tuple[Any, ...]]
 MAX_DAYS = 366
@@ -214,14 +214,7 @@ def top_partners_statement() -> AnySelect:
     days alone (they carry the revenue and commissions in that currency). Built once with bound parameters
     (program_id, start, end, limit): a dashboard polls it."""
     d = PartnerDay
-    sums = {
-        "clicks": func.sum(d.clicks),
-        "signups": func.sum(d.signups),
-        "conversions": func.sum(d.conversions),
-        "deals_won": func.sum(d.deals_won),
-        "revenue": func.sum(d.program_revenue),
-        "commissions": func.sum(d.program_commissions),
-    }
+    sums = {name: func.sum(getattr(d, column)) for name, column in RANKING}
     grouped = (
         select(d.partner_id.label("pid"), *(value.label(name) for name, value in sums.items()))
         .where(
@@ -246,18 +239,12 @@ def top_partners_statement() -> AnySelect:
 
 def top_window_statement() -> AnySelect:
     """The same ranking read from a program's summed window (reports/windows.py): the first `limit` entries of
-    the ranking index. Bound parameters: program_id, days, limit."""
+    the ranking index, if the window ends on `end` (its mark, joined: no second round trip to check it).
+    Bound parameters: program_id, days, end, limit."""
     w = PartnerWindow
     ranked = (
-        select(
-            w.partner_id.label("pid"),
-            w.clicks,
-            w.signups,
-            w.conversions,
-            w.deals_won,
-            w.program_revenue.label("revenue"),
-            w.program_commissions.label("commissions"),
-        )
+        select(w.partner_id.label("pid"), *(getattr(w, column).label(name) for name, column in RANKING))
+        .join(WindowMark, (WindowMark.program_id == w.program_id) & (WindowMark.as_of == bindparam("end")))
         .where(w.program_id == bindparam("program_id"), w.days == bindparam("days"))
         .order_by(w.program_revenue.desc(), w.conversions.desc(), w.clicks.desc(), w.partner_id)
         .limit(bindparam("limit"))
@@ -270,11 +257,8 @@ def top_window_statement() -> AnySelect:
     )
 
 
-TOP_FIGURES = ("clicks", "signups", "conversions", "deals_won", "revenue", "commissions")
+TOP_FIGURES = tuple(name for name, _ in RANKING)
 _TOP, _TOP_WINDOW = top_partners_statement(), top_window_statement()
-_WINDOW_ENDS = select(WindowMark.as_of).where(
-    WindowMark.program_id == bindparam("program_id"), WindowMark.as_of == bindparam("end")
-)
 
 
 def top_partners(
@@ -285,9 +269,10 @@ def top_partners(
     days, once it has run today) is read from its window; any other is summed from the partner days."""
     days = (end - start).days + 1
     limit = max(1, min(limit, MAX_TOP))
-    if days in WINDOWS and fetch(session, _WINDOW_ENDS, {"program_id": program_id, "end": end}):
-        rows = fetch(session, _TOP_WINDOW, {"program_id": program_id, "days": days, "limit": limit})
-    else:
+    rows = []
+    if days in WINDOWS:
+        rows = fetch(session, _TOP_WINDOW, {"program_id": program_id, "days": days, "end": end, "limit": limit})
+    if not rows:  # no window ending on `end` (or an empty one: then the days are as quickly found empty)
         rows = fetch(session, _TOP, {"program_id": program_id, "start": start, "end": end, "limit": limit})
     return [
         TopPartner(pid, name, int(c), int(s), int(conv), int(w), int(rev), int(com), currency)

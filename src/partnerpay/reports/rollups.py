@@ -224,7 +224,7 @@ def _day_filter(model: Any, program_id: str, start: date | None, end: date | Non
 
 def reroll(session: Session, program_id: str, start: date | None = None, end: date | None = None) -> None:
     """Rebuild one program's rollup rows for the days start..end (both included; None: every day)."""
-    windows.forget(session, program_id)
+    windows.forget(session, program_id, start, end)
     for model in (PartnerDay, PartnerMoney, ProgramDay, ProgramMoney):
         session.execute(delete(model).where(*_day_filter(model, program_id, start, end)))
 

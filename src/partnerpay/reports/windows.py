@@ -3,7 +3,8 @@ or 30 days" then reads the first rows of an index instead of grouping every part
 poll (at 10,000 partners, ~300,000 rows for 30 days).
 
 A program's windows always equal a GROUP BY of its partner days over the range, or are not used at all:
-`reroll` deletes the program's window mark in the same transaction as it rewrites days, and `refresh` (run by
+`reroll` deletes the program's window mark in the same transaction as it rewrites days that any window covers
+(days older than the longest window, or after its end, leave it), and `refresh` (run by
 `roll_up` and `rebuild` after their re-rolls) sums the windows again and writes the mark. A read uses the
 windows only when the mark names the range's last day; any other range, or a day the rollup has not reached
 yet (the first minutes after midnight UTC), is summed from the partner days as before.
@@ -20,11 +21,26 @@ from sqlalchemy.orm import Session
 from partnerpay.reports.models import NO_PARTNER, PartnerDay, PartnerWindow, WindowMark
 
 WINDOWS = (7, 30)  # days: the dashboards and API default to 30; the weekly report's top list is 7 days
-FIGURES = ("clicks", "signups", "conversions", "deals_won", "program_revenue", "program_commissions")
+# The ranking's figures: (name in a top-partners answer, column of the partner days and windows), in answer order.
+RANKING = (
+    ("clicks", "clicks"),
+    ("signups", "signups"),
+    ("conversions", "conversions"),
+    ("deals_won", "deals_won"),
+    ("revenue", "program_revenue"),
+    ("commissions", "program_commissions"),
+)
+FIGURES = tuple(column for _, column in RANKING)
 
 
-def forget(session: Session, program_id: str) -> None:
-    """The program's days are about to change: its windows no longer hold until refreshed."""
+def forget(session: Session, program_id: str, start: date | None = None, end: date | None = None) -> None:
+    """The program's days start..end (None: all) are about to change: its windows no longer hold until
+    refreshed, unless none of those days is in any of them (a late batch of old days, say), in which case
+    they stay as summed and the rollup does not sum them again."""
+    if start is not None and end is not None:
+        as_of = session.scalar(select(WindowMark.as_of).where(WindowMark.program_id == program_id))
+        if as_of is not None and (end < as_of - timedelta(days=max(WINDOWS) - 1) or start > as_of):
+            return
     session.execute(delete(WindowMark).where(WindowMark.program_id == program_id))
 
 

@@ -4,9 +4,12 @@ transaction, one duplicate lookup, one insert per table and one audit row per pr
 names every delivery it stored: docs/api-inbox.md).
 
 One transaction per delivery made the database the bottleneck: on SQLite sixteen threads queued on the
-write lock behind the busy handler's sleeps, on PostgreSQL on the audit chain's lock; a single writer
-thread removes both queues. A batch that fails as a whole (a unique key taken by another process's
-writer) is stored again one delivery at a time, where each loser is answered as the replay it is.
+write lock behind the busy handler's sleeps, on PostgreSQL on the audit chain's lock; a writer thread per
+connection (one on SQLite, two on PostgreSQL) removes both queues. The batch's statements are in
+inbox/delivery_sqlite.py and inbox/delivery_pg.py. On SQLite a batch that fails as a whole (a unique key
+taken by another process's writer, a program that does not exist) is stored again one delivery at a time,
+where each loser is answered as the replay it is; on PostgreSQL a key taken meanwhile is skipped by the
+insert itself and answered as a replay, and only other failures take the one-by-one path.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, func, literal, null, select, union_all
+from sqlalchemy import Select, String, bindparam, exists, func, literal, null, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -239,13 +239,18 @@ def top_partners_statement() -> AnySelect:
 
 def top_window_statement() -> AnySelect:
     """The same ranking read from a program's summed window (reports/windows.py): the first `limit` entries of
-    the ranking index, if the window ends on `end` (its mark, joined: no second round trip to check it).
+    the ranking index, if the window ends on `end` (its mark, checked in the same query: no second round trip).
     Bound parameters: program_id, days, end, limit."""
     w = PartnerWindow
     ranked = (
         select(w.partner_id.label("pid"), *(getattr(w, column).label(name) for name, column in RANKING))
-        .join(WindowMark, (WindowMark.program_id == w.program_id) & (WindowMark.as_of == bindparam("end")))
-        .where(w.program_id == bindparam("program_id"), w.days == bindparam("days"))
+        .where(
+            w.program_id == bindparam("program_id"),
+            w.days == bindparam("days"),
+            # Uncorrelated: checked once, and the ranking index still gives the order (a join with the mark
+            # made SQLite read the window rows before it, then sort them).
+            exists().where(WindowMark.program_id == bindparam("program_id"), WindowMark.as_of == bindparam("end")),
+        )
         .order_by(w.program_revenue.desc(), w.conversions.desc(), w.clicks.desc(), w.partner_id)
         .limit(bindparam("limit"))
         .subquery()

@@ -19,17 +19,20 @@ _SQLITE_DT = "%Y-%m-%d %H:%M:%S.%f"
 COPY_THRESHOLD = 200  # below this a plain executemany is as fast and simpler
 
 
+def sqlite_datetime(value: datetime) -> str:
+    """An aware time as the UTC text SQLAlchemy's SQLite DateTime writes, so raw rows read back like the ORM's."""
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("naive datetime refused: store times with an offset")
+    if offset:
+        value = value.astimezone(UTC)
+    # isoformat's first 26 characters are _SQLITE_DT's text (with a 4-digit year, as SQLAlchemy writes
+    # it), at half strftime's cost: clicks are written at thousands a second, each at its own time.
+    return value.isoformat(" ", "microseconds")[:26]
+
+
 def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        offset = value.utcoffset()
-        if offset is None:
-            raise ValueError("naive datetime refused: store times with an offset")
-        if offset:
-            value = value.astimezone(UTC)
-        # isoformat's first 26 characters are _SQLITE_DT's text (with a 4-digit year, as SQLAlchemy writes
-        # it), at half strftime's cost: clicks are written at thousands a second, each at its own time.
-        return value.isoformat(" ", "microseconds")[:26]
-    return value
+    return sqlite_datetime(value) if isinstance(value, datetime) else value
 
 
 def _sqlite_rows(rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:

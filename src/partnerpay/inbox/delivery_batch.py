@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
 from partnerpay.inbox.models import InboxStatus
-from partnerpay.inbox.service import PROCESS_JOB, provider_actor, source_of
+from partnerpay.inbox.service import PROCESS_JOB, RECEIVE_ACTION, provider_actor, source_of
 from partnerpay.kit.ids import new_ids
 
 BATCH_OBJECT = "inbox_batch"  # the audit object of a group commit: named by its first item, listing all
@@ -113,6 +114,16 @@ class AuditGroup:
     actor: Actor
     now: datetime
     item: tuple[str, str, str | None, Any, Any]  # (object_type, object_id, program_id, before, after)
+
+
+def audit_rows(new: Sequence[tuple[str, Delivery]], head: str) -> list[tuple[Any, ...]]:
+    """The batch's audit rows (audit.COLUMNS order), chained from `head`: the caller holds the chain's lock
+    and inserts them in order. The last row's last field is the chain's new head."""
+    rows: list[tuple[Any, ...]] = []
+    for group in audit_groups(new):
+        prev = rows[-1][-1] if rows else head
+        rows += audit.chain_rows(prev, actor=group.actor, action=RECEIVE_ACTION, now=group.now, items=[group.item])
+    return rows
 
 
 def audit_groups(new: Sequence[tuple[str, Delivery]]) -> list[AuditGroup]:

@@ -24,7 +24,7 @@ from partnerpay.inbox.delivery_batch import (
     Delivery,
     Planned,
     Stored,
-    audit_groups,
+    audit_rows,
     item_rows,
     job_rows,
     keys_by_source,
@@ -54,11 +54,10 @@ def store_pg(raw: Any, deliveries: Sequence[Delivery], *, commit: bool) -> tuple
         head = str(found[0]) if found else audit.GENESIS
         if len(inserted) < len(planned.new):
             planned = _skip_stored(insert, deliveries, planned, inserted, known)
-        for group in audit_groups(planned.new):
-            for row in audit.chain_rows(head, actor=group.actor, action="inbox.receive", now=group.now,
-                                        items=[group.item]):  # fmt: skip
-                insert.execute(_AUDIT, row)
-                head = row[-1]
+        rows = audit_rows(planned.new, head)
+        if rows:
+            insert.executemany(_AUDIT, rows)  # pipelined with the commit below
+            head = rows[-1][-1]
         if commit:
             raw.commit()  # queued behind the audit rows: one flush, one answer
     return planned.answers, head

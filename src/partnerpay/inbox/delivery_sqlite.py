@@ -5,14 +5,14 @@ Constant text only: no value is ever formatted into a statement."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from partnerpay.audit import service as audit
+from partnerpay.db.bulk import sqlite_datetime
 from partnerpay.inbox.delivery_batch import (
     Delivery,
     Stored,
-    audit_groups,
+    audit_rows,
     item_rows,
     job_rows,
     keys_by_source,
@@ -39,20 +39,13 @@ def store_sqlite(raw: Any, deliveries: Sequence[Delivery]) -> tuple[list[Stored]
         head = str(found[0]) if found else audit.GENESIS
         if not planned.new:
             return planned.answers, head
-        cursor.executemany(_ITEMS, item_rows(planned.new, sqlite_time))  # one C loop over the rows
-        cursor.executemany(_JOBS, [job[:5] for job in job_rows(planned.new, sqlite_time)])
-        for group in audit_groups(planned.new):
-            rows = audit.chain_rows(head, actor=group.actor, action="inbox.receive", now=group.now, items=[group.item])
-            cursor.executemany(_AUDIT, [(sqlite_time(row[0]), *row[1:]) for row in rows])
-            head = rows[-1][-1]
-        return planned.answers, head
+        cursor.executemany(_ITEMS, item_rows(planned.new, sqlite_datetime))  # one C loop over the rows
+        cursor.executemany(_JOBS, [job[:5] for job in job_rows(planned.new, sqlite_datetime)])
+        rows = audit_rows(planned.new, head)
+        cursor.executemany(_AUDIT, [(sqlite_datetime(row[0]), *row[1:]) for row in rows])
+        return planned.answers, rows[-1][-1]
     finally:
         cursor.close()
-
-
-def sqlite_time(value: datetime) -> str:
-    # The text SQLAlchemy's SQLite DateTime writes (db/bulk.py), so these rows read back like the ORM's.
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
 _FIND = "SELECT external_id, id, status FROM inbox_items WHERE source = ? AND external_id IN ({})"

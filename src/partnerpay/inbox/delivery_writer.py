@@ -60,7 +60,7 @@ def store_one(sessions: sessionmaker[Session], readers: sessionmaker[Session], d
             return Stored(item.id, item.status, not created)
     except ConcurrentWrite:
         with readers() as session:
-            winner = find(session, d.source, d.external_id[:200])
+            winner = find(session, *d.key)
             if winner is None:
                 raise
             return Stored(winner.id, winner.status, True)

@@ -17,6 +17,7 @@ from partnerpay.kit.errors import Forbidden, InvalidTransition, NotFound, Valida
 from partnerpay.kit.ids import new_id
 
 PROCESS_JOB = "inbox.process"
+RECEIVE_ACTION = "inbox.receive"  # the audit action of a stored delivery (one, or a group commit's batch)
 RETRYABLE = frozenset({InboxStatus.FAILED.value, InboxStatus.WAITING.value})
 MAX_ERROR_CHARS = 2000
 
@@ -85,7 +86,7 @@ def receive(
     audit.record(
         session,
         actor=provider_actor(provider, program_id),
-        action="inbox.receive",
+        action=RECEIVE_ACTION,
         object_type="inbox_item",
         object_id=item.id,
         program_id=program_id,

@@ -6,7 +6,8 @@ ours:  `partnerpay serve --no-access-log` (1 worker) with the in-process worker 
        signed with the current time: secrets from the per-process cache (read and decrypted on a miss),
        signature checked, event classified, then inbox row + processing job committed by the delivery
        writer's group commit, with one audit row per group naming its deliveries, before the 200
-       (web/webhook_path.py, inbox/delivery_writer.py: on SQLite one writer on the driver's connection; on
+       (web/webhook_path.py, inbox/delivery_writer.py: on SQLite one writer on the driver's connection, its
+       WAL flushed beside the next batch's inserts and the answers sent after the flush, inbox/sqlite_wal.py; on
        PostgreSQL two lanes, each batch in two round trips, inbox/delivery_pg.py), the answer's status line,
        headers and body in one write (web/one_write.py). The limit writes an audit row per request but
        without the chain's lock or hash, so on PostgreSQL its parallel transactions do not queue on it.

@@ -4,13 +4,17 @@ same rows; the fast path takes only what it can (a warm secret cache, a valid si
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit.models import AuditEntry
+from partnerpay.inbox.delivery_writer import DeliveryWriter
 from partnerpay.inbox.models import InboxItem, ProgramIntegration
+from partnerpay.inbox.sqlite_wal import WalSync
 from partnerpay.jobs.models import OutboxJob
 from tests.api.conftest import Api
 from tests.api.stripe_helpers import OTHER_SECRET, SECRET, body_of, event, header, invoice
@@ -48,7 +52,7 @@ def test_a_warm_cache_sends_deliveries_down_the_fast_path_with_the_same_answers(
     assert path.answered == before + 2
     assert second.json()["duplicate"] is False and again.json() == {**second.json(), "duplicate": True}
     # A bad signature goes to the route: 400, counted, nothing stored.
-    refused = _post(api, program_id, event("evt_3", "invoice.paid", invoice("in_3")), OTHER_SECRET)
+    refused = _post(api, program_id, event("evt_4", "invoice.paid", invoice("in_4")), OTHER_SECRET)
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_signature"
     assert path.answered == before + 2
     with session_factory() as s:
@@ -92,3 +96,28 @@ def test_a_changed_secret_is_used_at_once_by_the_process_that_changed_it(api: Ap
     assert answer.status_code == 200
     assert _post(api, program_id, event("evt_b", "invoice.paid", invoice("in_b"))).status_code == 400
     assert _post(api, program_id, event("evt_c", "invoice.paid", invoice("in_c")), OTHER_SECRET).status_code == 200
+
+
+def test_a_delivery_whose_wal_flush_fails_is_refused_with_503_and_the_route_takes_over(
+    api: Api, session_factory: sessionmaker[Session], backend: str, tmp_path: Path
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL flushes its own commits")
+    program_id = _setup(api)
+    for n in (1, 2):  # the first fills the secret cache (the route), the second takes the fast path
+        assert _post(api, program_id, event(f"evt_{n}", "invoice.paid", invoice(f"in_{n}"))).status_code == 200
+    writer: DeliveryWriter = api.client.app.state.delivery_writer  # type: ignore[attr-defined]
+    assert writer._sync is not None and writer.running
+    writer._sync.stop()
+    # A disk that refuses the flush: here a WAL file that cannot be opened (the real one stays as it is).
+    writer._sync = WalSync(str(tmp_path / "gone" / "app.db-wal"), writer._sync._settle)
+    refused = _post(api, program_id, event("evt_3", "invoice.paid", invoice("in_3")))
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "not_durable"
+    assert not writer.running  # later deliveries take the route, each commit flushed by SQLite itself
+    again = _post(api, program_id, event("evt_3", "invoice.paid", invoice("in_3")))
+    assert again.status_code == 200 and again.json()["duplicate"] is True  # committed, now acknowledged
+    third = _post(api, program_id, event("evt_4", "invoice.paid", invoice("in_4")))
+    assert third.status_code == 200 and third.json()["duplicate"] is False
+    with session_factory() as s:
+        assert sorted(s.scalars(select(InboxItem.external_id))) == ["evt_1", "evt_2", "evt_3", "evt_4"]

@@ -5,6 +5,7 @@ and program that names every delivery it stored, on a chain that still verifies.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from contextlib import closing
@@ -263,3 +264,51 @@ def test_on_sqlite_the_checkpointer_copies_the_writers_pages_into_the_database_f
     with engine.connect() as conn:  # the connection the writer kept is back in the pool with SQLite's default
         raw = conn.connection.driver_connection
         assert raw is not None and raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
+
+def test_on_sqlite_answers_wait_for_the_wal_flush_and_the_pool_gets_full_sync_back(
+    session_factory: sessionmaker[Session],
+    engine: Any,
+    clock: FixedClock,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("a SQLite WAL matter")
+    program_id = _program(session_factory, clock)
+    flushes: list[int] = []
+    real = os.fdatasync
+
+    def flush(fd: int) -> None:
+        flushes.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", flush)  # what WalSync calls
+    writer = DeliveryWriter(session_factory, make_session_factory(engine, readonly=True))
+    writer.start()
+    flushed_when_answered: list[int] = []
+
+    async def one(n: int) -> Any:
+        stored = await writer.store(_delivery(program_id, n, clock))
+        flushed_when_answered.append(len(flushes))
+        return stored
+
+    async def deliver() -> list[Any]:
+        return await asyncio.gather(*(one(n) for n in range(30)))
+
+    try:
+        answers = asyncio.run(deliver())
+    finally:
+        writer.close()
+    # The writer's commits do not flush (synchronous=NORMAL): its WalSync does, before any answer.
+    assert len(answers) == 30 and min(flushed_when_answered) >= 1
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(InboxItem)) == 30
+    pooled = [engine.connect() for _ in range(engine.pool.checkedin())]
+    try:  # every connection the pool holds, the writer's among them, flushes its own commits again
+        assert [c.connection.driver_connection.execute("PRAGMA synchronous").fetchone()[0] for c in pooled] == [
+            2
+        ] * len(pooled)
+    finally:
+        for conn in pooled:
+            conn.close()

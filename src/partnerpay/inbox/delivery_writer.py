@@ -6,21 +6,24 @@ names every delivery it stored: docs/api-inbox.md).
 One transaction per delivery made the database the bottleneck: on SQLite sixteen threads queued on the
 write lock behind the busy handler's sleeps, on PostgreSQL on the audit chain's lock; a writer thread per
 connection (one on SQLite, two on PostgreSQL) removes both queues. The batch's statements are in
-inbox/delivery_sqlite.py and inbox/delivery_pg.py. On SQLite a batch that fails as a whole (a unique key
-taken by another process's writer, a program that does not exist) is stored again one delivery at a time,
-where each loser is answered as the replay it is; on PostgreSQL a key taken meanwhile is skipped by the
-insert itself and answered as a replay, and only other failures take the one-by-one path.
+inbox/delivery_sqlite.py and inbox/delivery_pg.py; on SQLite the answers wait for the WAL's flush, done
+beside the next batch's inserts (inbox/sqlite_wal.py), not inside each COMMIT. On SQLite a batch that
+fails as a whole (a unique key taken by another process's writer, a program that does not exist) is
+stored again one delivery at a time, where each loser is answered as the replay it is; on PostgreSQL a key
+taken meanwhile is skipped by the insert itself and answered as a replay, and only other failures take the
+one-by-one path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Sequence
 
 import structlog
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit import service as audit
@@ -29,6 +32,7 @@ from partnerpay.inbox.delivery_batch import BATCH_OBJECT, Delivery, Stored
 from partnerpay.inbox.delivery_pg import store_pg
 from partnerpay.inbox.delivery_sqlite import store_sqlite
 from partnerpay.inbox.service import find, receive
+from partnerpay.inbox.sqlite_wal import SQLITE_AUTOCHECKPOINT, Checkpointer, WalSync, wal_path
 from partnerpay.kit.errors import ConcurrentWrite
 
 __all__ = ["BATCH_OBJECT", "Delivery", "DeliveryWriter", "Stored", "store_batch", "store_one"]
@@ -87,10 +91,13 @@ class DeliveryWriter:
         self.lanes = lanes or (PG_LANES if bind.dialect.name == "postgresql" else 1)
         self._queue: queue.SimpleQueue[tuple[Delivery, _Waiter] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._checkpointer = _Checkpointer()
+        self._checkpointer = Checkpointer()
+        self._sync: WalSync | None = None  # SQLite on a file: answers wait for the WAL's flush, not the commit
 
     @property
     def running(self) -> bool:
+        if self._sync is not None and self._sync.failed is not None:
+            return False  # the WAL cannot be flushed: the route stores one by one, each commit flushed by SQLite
         return any(thread.is_alive() for thread in self._threads)
 
     def start(self) -> None:
@@ -108,6 +115,9 @@ class DeliveryWriter:
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
+        if self._sync is not None:
+            self._sync.stop()  # after the lanes: their last batches are flushed and answered too
+            self._sync = None
         self._checkpointer.stop()
 
     async def store(self, delivery: Delivery) -> Stored:
@@ -137,7 +147,11 @@ class DeliveryWriter:
                         stop = True
                         break
                     batch.append(more)
-                _settle(batch, lane.write([d for d, _ in batch]))
+                outcomes = lane.write([d for d, _ in batch])
+                if self._sync is not None:
+                    self._sync.after_flush(batch, outcomes)
+                else:
+                    _settle(batch, outcomes)
                 if stop:
                     return
         finally:
@@ -191,6 +205,13 @@ class _Lane:
             # the p99 of a busy endpoint); the checkpointer thread copies them beside the commits instead.
             _pragma(connection, "wal_autocheckpoint=0")
             self.writer._checkpointer.start(connection.engine)
+            path = wal_path(connection.connection.driver_connection)
+            if path is not None:
+                # Its commits write the WAL without flushing it; WalSync flushes beside the next batch's
+                # inserts, and only then are the batch's deliveries answered (inbox/sqlite_wal.py).
+                _pragma(connection, "synchronous=NORMAL")
+                if self.writer._sync is None:
+                    self.writer._sync = WalSync(path, _settle)
         return connection
 
     def release(self) -> None:
@@ -200,56 +221,17 @@ class _Lane:
                 if connection.dialect.name == "sqlite":
                     self.writer._checkpointer.stop()
                     _pragma(connection, f"wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
+                    _pragma(connection, "synchronous=FULL")  # the pool's setting (db/engine.py)
                 connection.close()
             except Exception as exc:  # already broken: nothing to give back to the pool
                 log.warning("delivery writer connection not closed cleanly", error=str(exc)[:300])
+                with contextlib.suppress(Exception):
+                    connection.invalidate()  # never pooled again with the writer's own pragmas
 
 
 def _pragma(connection: Connection, pragma: str) -> None:
     # On the driver's connection: through SQLAlchemy the statement would begin a transaction (BEGIN IMMEDIATE).
     connection.connection.driver_connection.execute(f"PRAGMA {pragma}")  # type: ignore[union-attr]
-
-
-SQLITE_AUTOCHECKPOINT = 1000  # SQLite's default, given back to the connection when the writer lets it go
-CHECKPOINT_EVERY_SECONDS = 1.0
-
-
-class _Checkpointer:
-    """PRAGMA wal_checkpoint(PASSIVE) on a connection of its own, every second while batches are being
-    committed. PASSIVE copies what no reader still needs and never waits for the writer, nor the writer for it."""
-
-    def __init__(self) -> None:
-        self.wanted = threading.Event()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self, engine: Engine) -> None:
-        if self._thread is None:
-            self._stopped.clear()
-            self._thread = threading.Thread(target=self._run, args=(engine,), name="wal-checkpoint", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._stopped.set()
-            self.wanted.set()
-            self._thread.join(10)
-            self._thread = None
-
-    def _run(self, engine: Engine) -> None:
-        raw = engine.raw_connection()  # the driver's own: no BEGIN IMMEDIATE, which would stop the writer
-        try:
-            while not self._stopped.wait(CHECKPOINT_EVERY_SECONDS):
-                if not self.wanted.is_set():
-                    continue
-                self.wanted.clear()
-                try:
-                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
-                except Exception as exc:  # tried again a second later: the WAL must not grow unchecked
-                    self.wanted.set()
-                    log.warning("WAL checkpoint failed", error=str(exc)[:300])
-        finally:
-            raw.close()
 
 
 # The loop whose request waits, and the future it waits on.

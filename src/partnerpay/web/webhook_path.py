@@ -10,6 +10,7 @@ every answer the route documents.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from starlette.datastructures import URL
 from starlette.types import Message, Receive, Scope, Send
 
 from partnerpay.inbox.delivery_writer import DeliveryWriter, Stored
+from partnerpay.inbox.sqlite_wal import NotDurable
 from partnerpay.integrations.secret_cache import SecretCache
 from partnerpay.integrations.settings_store import usable
 from partnerpay.kit.clock import Clock
@@ -71,19 +73,25 @@ class WebhookPath:
             url = self._public_url(scope, headers.get("host"), known.config.get("base_url"))
             spec.verify(headers, body, usable(known.secrets, now), now, url)
             stored = await self.writer.store(delivery_of(headers, program_id, body, spec, now))
+        except NotDurable as exc:  # stored perhaps, but not provably on disk: the provider must send it again
+            await _send(send, exc.status, json.dumps({"error": exc.to_dict()}).encode())
+            return
         except Exception:
             await fallback(scope, _replay(body, receive), send)
             return
         self.answered += 1
-        payload = _answer(stored)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await _send(send, 200, _answer(stored))
+
+
+async def _send(send: Send, status: int, payload: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _answer(stored: Stored) -> bytes:

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.audit.models import AuditEntry
 from partnerpay.inbox.delivery_writer import DeliveryWriter
+from partnerpay.inbox.durable import Flusher
 from partnerpay.inbox.models import InboxItem, ProgramIntegration
-from partnerpay.inbox.sqlite_wal import WalSync
+from partnerpay.inbox.sqlite_wal import WalFile
 from partnerpay.jobs.models import OutboxJob
 from tests.api.conftest import Api
 from tests.api.stripe_helpers import OTHER_SECRET, SECRET, body_of, event, header, invoice
@@ -110,7 +111,8 @@ def test_a_delivery_whose_wal_flush_fails_is_refused_with_503_and_the_route_take
     assert writer._sync is not None and writer.running
     writer._sync.stop()
     # A disk that refuses the flush: here a WAL file that cannot be opened (the real one stays as it is).
-    writer._sync = WalSync(str(tmp_path / "gone" / "app.db-wal"), writer._sync._settle)
+    wal = WalFile(str(tmp_path / "gone" / "app.db-wal"))
+    writer._sync = Flusher(wal.flush, writer._sync._settle, close=wal.close)
     refused = _post(api, program_id, event("evt_3", "invoice.paid", invoice("in_3")))
     assert refused.status_code == 503, refused.text
     assert refused.json()["error"]["code"] == "not_durable"

@@ -5,7 +5,6 @@ and program that names every delivery it stored, on a chain that still verifies.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import time
 from contextlib import closing
@@ -21,6 +20,7 @@ from partnerpay.audit.service import record, verify_chain
 from partnerpay.auth.actor import SYSTEM
 from partnerpay.db.engine import make_session_factory, unit_of_work
 from partnerpay.inbox.delivery_writer import BATCH_OBJECT, Delivery, DeliveryWriter, store_batch
+from partnerpay.inbox.durable import Flusher
 from partnerpay.inbox.models import InboxItem, InboxStatus
 from partnerpay.jobs.models import JobStatus, OutboxJob
 from partnerpay.kit.clock import FixedClock
@@ -266,7 +266,7 @@ def test_on_sqlite_the_checkpointer_copies_the_writers_pages_into_the_database_f
         assert raw is not None and raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
 
 
-def test_on_sqlite_answers_wait_for_the_wal_flush_and_the_pool_gets_full_sync_back(
+def test_on_sqlite_answers_wait_for_the_wal_flush_and_the_pool_gets_flushing_commits_back(
     session_factory: sessionmaker[Session],
     engine: Any,
     clock: FixedClock,
@@ -274,16 +274,17 @@ def test_on_sqlite_answers_wait_for_the_wal_flush_and_the_pool_gets_full_sync_ba
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if backend != "sqlite":
-        pytest.skip("a SQLite WAL matter")
+        pytest.skip("PostgreSQL's commits flush themselves")
     program_id = _program(session_factory, clock)
     flushes: list[int] = []
-    real = os.fdatasync
+    real = Flusher._flushed
 
-    def flush(fd: int) -> None:
-        flushes.append(fd)
-        real(fd)
+    def flushed(self: Flusher) -> Any:
+        error = real(self)
+        flushes.append(1)  # after the flush: an answer that counts it came after a finished flush
+        return error
 
-    monkeypatch.setattr(os, "fdatasync", flush)  # what WalSync calls
+    monkeypatch.setattr(Flusher, "_flushed", flushed)
     writer = DeliveryWriter(session_factory, make_session_factory(engine, readonly=True))
     writer.start()
     flushed_when_answered: list[int] = []
@@ -300,15 +301,15 @@ def test_on_sqlite_answers_wait_for_the_wal_flush_and_the_pool_gets_full_sync_ba
         answers = asyncio.run(deliver())
     finally:
         writer.close()
-    # The writer's commits do not flush (synchronous=NORMAL): its WalSync does, before any answer.
+    # The lane's commits do not wait for the disk; the Flusher flushes, and only then are they answered.
     assert len(answers) == 30 and min(flushed_when_answered) >= 1
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(InboxItem)) == 30
     pooled = [engine.connect() for _ in range(engine.pool.checkedin())]
     try:  # every connection the pool holds, the writer's among them, flushes its own commits again
-        assert [c.connection.driver_connection.execute("PRAGMA synchronous").fetchone()[0] for c in pooled] == [
-            2
-        ] * len(pooled)
+        # On the driver's connections: through SQLAlchemy each would BEGIN IMMEDIATE on SQLite, one at a time.
+        found = [c.connection.driver_connection.execute("PRAGMA synchronous").fetchone()[0] for c in pooled]  # type: ignore[union-attr]
     finally:
         for conn in pooled:
             conn.close()
+    assert found == [2] * len(pooled)  # FULL

@@ -7,7 +7,7 @@ One transaction per delivery made the database the bottleneck: on SQLite sixteen
 write lock behind the busy handler's sleeps, on PostgreSQL on the audit chain's lock; a writer thread per
 connection (one on SQLite, two on PostgreSQL) removes both queues. The batch's statements are in
 inbox/delivery_sqlite.py and inbox/delivery_pg.py; on SQLite the answers wait for the WAL's flush, done
-beside the next batch's inserts (inbox/sqlite_wal.py), not inside each COMMIT. On SQLite a batch that
+beside the next batch's inserts (inbox/durable.py), not inside each COMMIT. On SQLite a batch that
 fails as a whole (a unique key taken by another process's writer, a program that does not exist) is
 stored again one delivery at a time, where each loser is answered as the replay it is; on PostgreSQL a key
 taken meanwhile is skipped by the insert itself and answered as a replay, and only other failures take the
@@ -31,9 +31,11 @@ from partnerpay.db.engine import unit_of_work
 from partnerpay.inbox.delivery_batch import BATCH_OBJECT, Delivery, Stored
 from partnerpay.inbox.delivery_pg import store_pg
 from partnerpay.inbox.delivery_sqlite import store_sqlite
+from partnerpay.inbox.durable import Flusher
 from partnerpay.inbox.service import find, receive
-from partnerpay.inbox.sqlite_wal import SQLITE_AUTOCHECKPOINT, Checkpointer, WalSync, wal_path
+from partnerpay.inbox.sqlite_wal import SQLITE_AUTOCHECKPOINT, Checkpointer, WalFile, wal_path
 from partnerpay.kit.errors import ConcurrentWrite
+from partnerpay.kit.queues import take_waiting
 
 __all__ = ["BATCH_OBJECT", "Delivery", "DeliveryWriter", "Stored", "store_batch", "store_one"]
 
@@ -92,16 +94,18 @@ class DeliveryWriter:
         self._queue: queue.SimpleQueue[tuple[Delivery, _Waiter] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._checkpointer = Checkpointer()
-        self._sync: WalSync | None = None  # SQLite on a file: answers wait for the WAL's flush, not the commit
+        self._sync: Flusher | None = None  # SQLite on a file: answers wait for the WAL's flush, not the commit
 
     @property
     def running(self) -> bool:
         if self._sync is not None and self._sync.failed is not None:
-            return False  # the WAL cannot be flushed: the route stores one by one, each commit flushed by SQLite
+            return False  # the WAL cannot be flushed: the route stores one by one, each commit flushing itself
         return any(thread.is_alive() for thread in self._threads)
 
     def start(self) -> None:
         if not self.running:
+            if self._sync is None:
+                self._sync = self._flusher()
             self._threads = [
                 threading.Thread(target=self._run, name=f"delivery-writer-{n}", daemon=True) for n in range(self.lanes)
             ]
@@ -120,6 +124,18 @@ class DeliveryWriter:
             self._sync = None
         self._checkpointer.stop()
 
+    def _flusher(self) -> Flusher | None:
+        """On SQLite the lane's commits do not wait for the disk; this flushes beside them (inbox/durable.py)."""
+        bind = self.sessions.kw["bind"]
+        if bind.dialect.name != "sqlite":
+            return None  # PostgreSQL's commits flush themselves (why: inbox/durable.py)
+        with bind.connect() as connection:
+            path = wal_path(connection.connection.driver_connection)
+        if path is None:
+            return None  # a database in memory: nothing to flush, commits answered as they return
+        wal = WalFile(path)
+        return Flusher(wal.flush, _settle, close=wal.close)
+
     async def store(self, delivery: Delivery) -> Stored:
         """Queue a delivery for the next group commit and wait (without blocking the loop) until it is stored."""
         loop = asyncio.get_running_loop()
@@ -134,19 +150,8 @@ class DeliveryWriter:
                 first = self._queue.get()
                 if first is None:
                     return
-                batch = [first]
-                stop = False
-                # No waiting for more: whatever queued while the last batch was written goes in this one, so
-                # a lone delivery is committed at once and a busy endpoint gets larger batches by itself.
-                while len(batch) < self.max_batch:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        stop = True
-                        break
-                    batch.append(more)
+                # Whatever queued while the last batch was written goes in this one.
+                batch, stop = take_waiting(self._queue, first, self.max_batch)
                 outcomes = lane.write([d for d, _ in batch])
                 if self._sync is not None:
                     self._sync.after_flush(batch, outcomes)
@@ -205,13 +210,10 @@ class _Lane:
             # the p99 of a busy endpoint); the checkpointer thread copies them beside the commits instead.
             _pragma(connection, "wal_autocheckpoint=0")
             self.writer._checkpointer.start(connection.engine)
-            path = wal_path(connection.connection.driver_connection)
-            if path is not None:
-                # Its commits write the WAL without flushing it; WalSync flushes beside the next batch's
-                # inserts, and only then are the batch's deliveries answered (inbox/sqlite_wal.py).
+            if self.writer._sync is not None:
+                # Its commits write the WAL without flushing it; the Flusher flushes beside the next batch's
+                # inserts and only then are the batch's deliveries answered (inbox/durable.py).
                 _pragma(connection, "synchronous=NORMAL")
-                if self.writer._sync is None:
-                    self.writer._sync = WalSync(path, _settle)
         return connection
 
     def release(self) -> None:

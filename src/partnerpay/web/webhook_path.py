@@ -18,7 +18,7 @@ from starlette.datastructures import URL
 from starlette.types import Message, Receive, Scope, Send
 
 from partnerpay.inbox.delivery_writer import DeliveryWriter, Stored
-from partnerpay.inbox.sqlite_wal import NotDurable
+from partnerpay.inbox.durable import NotDurable
 from partnerpay.integrations.secret_cache import SecretCache
 from partnerpay.integrations.settings_store import usable
 from partnerpay.kit.clock import Clock

@@ -1,5 +1,6 @@
-"""WalSync (inbox/sqlite_wal.py): a batch is settled only after a flush of the WAL file that began after the
-batch was handed over, one flush covers every batch waiting, and a failed flush refuses what it covered."""
+"""The Flusher (inbox/durable.py) with SQLite's WalFile: a batch is settled only after a flush of the WAL
+file that began after the batch was handed over, one flush covers every batch waiting, and a failed flush
+refuses what it covered and everything after it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from partnerpay.inbox.sqlite_wal import NotDurable, WalSync, wal_path
+from partnerpay.inbox.durable import Flusher, NotDurable
+from partnerpay.inbox.sqlite_wal import WalFile, wal_path
 
 
 class Recorder:
@@ -33,7 +35,7 @@ class Recorder:
 
         monkeypatch.setattr(os, "fdatasync", flush)  # what WalSync calls
 
-    def handed(self, sync: WalSync, batch: str) -> None:
+    def handed(self, sync: Flusher, batch: str) -> None:
         with self.lock:
             self.events.append(("handed", batch))
         sync.after_flush(batch, [f"{batch}-outcome"])
@@ -54,7 +56,7 @@ def test_each_batch_is_settled_after_a_flush_that_began_after_it_was_handed_over
     wal = tmp_path / "app.db-wal"
     wal.write_bytes(b"frames")
     recorder = Recorder(monkeypatch, slow_flush=0.02)
-    sync = WalSync(str(wal), recorder.settle)
+    sync = _flusher(wal, recorder.settle)
     batches = [f"b{n}" for n in range(12)]
     for batch in batches:
         recorder.handed(sync, batch)
@@ -75,7 +77,7 @@ def test_stop_flushes_and_settles_what_is_still_queued(tmp_path: Path, monkeypat
     wal = tmp_path / "app.db-wal"
     wal.write_bytes(b"frames")
     recorder = Recorder(monkeypatch, slow_flush=0.05)
-    sync = WalSync(str(wal), recorder.settle)
+    sync = _flusher(wal, recorder.settle)
     for batch in ("a", "b", "c"):
         recorder.handed(sync, batch)
     sync.stop()
@@ -92,16 +94,22 @@ def test_a_failed_flush_refuses_every_delivery_it_covered_and_marks_the_sync_fai
         settled.append(outcomes)
         done.set()
 
-    sync = WalSync(str(tmp_path / "gone" / "app.db-wal"), settle)  # a WAL that cannot be opened: OSError
+    sync = _flusher(tmp_path / "gone" / "app.db-wal", settle)  # a WAL that cannot be opened: OSError
     failure = ValueError("this delivery failed on its own")
     sync.after_flush("batch", ["stored", failure])
     assert done.wait(5)
-    sync.stop()
-    (outcomes,) = settled
-    assert isinstance(outcomes[0], NotDurable) and outcomes[0].status == 503
-    assert "flushed" in outcomes[0].message
-    assert outcomes[1] is failure  # its own error is kept
+    done.clear()
     assert isinstance(sync.failed, OSError)
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "gone" / "app.db-wal").write_bytes(b"frames")  # the file is back: still nothing vouched for
+    sync.after_flush("later", ["stored"])
+    assert done.wait(5)
+    sync.stop()
+    first, later = settled
+    assert isinstance(first[0], NotDurable) and first[0].status == 503
+    assert "flushed" in first[0].message
+    assert first[1] is failure  # its own error is kept
+    assert isinstance(later[0], NotDurable)
 
 
 def test_wal_path_names_the_main_databases_wal_and_none_in_memory(tmp_path: Path) -> None:
@@ -109,3 +117,8 @@ def test_wal_path_names_the_main_databases_wal_and_none_in_memory(tmp_path: Path
         assert wal_path(raw) == f"{tmp_path / 'app.db'}-wal"
     with closing(sqlite3.connect(":memory:")) as raw:
         assert wal_path(raw) is None
+
+
+def _flusher(path: Path, settle: Any) -> Flusher:
+    wal = WalFile(str(path))
+    return Flusher(wal.flush, settle, close=wal.close)

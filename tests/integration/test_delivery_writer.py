@@ -69,6 +69,21 @@ class TestStoreBatch:
             assert s.scalar(select(func.count()).select_from(OutboxJob)) == 2
             assert s.scalar(select(func.count()).where(AuditEntry.action == "inbox.receive")) == 1
 
+    def test_bodies_and_headers_are_stored_exactly_as_received(
+        self, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        program_id = _program(session_factory, clock)
+        # Escapes, quotes, backslashes, line breaks, non-ASCII and astral characters, spacing:
+        # the body is the provider's text, kept byte for byte whatever the batch's encoding on the way.
+        body = '{"type": "invoice.paid",  "id": "evt_x", "note": "Zo\u00eb \\"q\\" \\\\ a\\nb 😀 ü\t"}\r\n'
+        headers = {"user-agent": 'Stripe/1.0 "é" \\', "content-type": "application/json", "a": '{"x": 1}'}
+        delivery = _delivery(program_id, 9, clock, body=body, headers=headers)
+        with unit_of_work(session_factory) as s:
+            store_batch(s, [delivery])
+        with session_factory() as s:
+            item = s.scalars(select(InboxItem)).one()
+            assert item.body == body and item.headers == headers
+
     def test_a_batch_mixing_stored_and_new_deliveries_writes_only_the_new_ones(
         self, session_factory: sessionmaker[Session], clock: FixedClock
     ) -> None:

@@ -239,6 +239,14 @@ class TestWebhookAccess:
             f"/api/v1/webhook-subscriptions/{sub['id']}", json={"url": "https://192.168.1.5/x"}, headers=api.headers()
         )
         assert bad.status_code == 422 and bad.json()["error"]["field"] == "url"
+        path, local_url = f"/api/v1/webhook-subscriptions/{sub['id']}", {"url": "http://127.0.0.1:9000/in"}
+        local = api.client.patch(path, json=local_url, headers=api.headers())
+        assert local.status_code == 422 and local.json()["error"]["field"] == "url"
+        assert "PARTNERPAY_OUTGOING_WEBHOOK_ALLOW_PRIVATE_TARGETS" in local.json()["error"]["message"]
+        # With the setting on, this server delivers there, so the URL may be saved.
+        api.client.app.state.settings.outgoing_webhook_allow_private_targets = True  # type: ignore[attr-defined]
+        allowed = api.client.patch(path, json=local_url, headers=api.headers())
+        assert allowed.status_code == 200 and allowed.json()["url"] == "http://127.0.0.1:9000/in"
         off = api.client.patch(f"/api/v1/webhook-subscriptions/{sub['id']}", json={"active": False},
                                headers=api.headers())  # fmt: skip
         assert off.status_code == 200 and off.json()["active"] is False

@@ -61,8 +61,9 @@ def run_worker(session: Session, session_factory: sessionmaker[Session], clock: 
 
 def subscribe(session: Session, prog: Program, url: str, types: list[str], clock: FixedClock) -> str:
     _, secret = create_subscription(
-        session, actor=SYSTEM, box=BOX, program_id=prog.id, url=url, event_types=types, now=clock.now()
-    )
+        session, actor=SYSTEM, box=BOX, program_id=prog.id, url=url, event_types=types, now=clock.now(),
+        allow_private=True,  # the receiver is on 127.0.0.1, which SETTINGS allows
+    )  # fmt: skip
     session.commit()
     return secret
 
@@ -341,7 +342,12 @@ class TestUrls:
             "https://10.1.2.3/x",
             "https://169.254.169.254/latest",
             "https://user:pw@hooks.example.com/",
+            "https://hooks.example.com/x#part",
             "https://db.internal/x",
+            "https://printer.local/x",
+            "http://127.0.0.1:8080/h",
+            "https://localhost/h",
+            "https://[::1]/h",
             "not a url",
             "",
         ],
@@ -351,8 +357,29 @@ class TestUrls:
             check_url(url)
         assert caught.value.field == "url"
 
-    @pytest.mark.parametrize(
-        "url", ["https://hooks.example.com/partnerpay?x=1", "http://127.0.0.1:8080/h", "http://localhost/h"]
-    )
+    def test_a_local_receiver_is_refused_naming_the_setting_that_allows_it(self) -> None:
+        with pytest.raises(ValidationError, match="PARTNERPAY_OUTGOING_WEBHOOK_ALLOW_PRIVATE_TARGETS=true"):
+            check_url("http://localhost:9000/h")
+
+    @pytest.mark.parametrize("url", ["https://hooks.example.com/partnerpay?x=1", " https://93.184.216.34/in "])
     def test_accepted(self, url: str) -> None:
-        assert check_url(url) == url
+        assert check_url(url) == url.strip()
+
+    @pytest.mark.parametrize(
+        ("url", "accepted"),
+        [
+            ("http://127.0.0.1:8080/h", True),
+            ("http://localhost/h", True),
+            ("https://10.1.2.3/x", True),
+            ("http://receiver.internal:8000/in", True),
+            ("ftp://hooks.example.com/x", False),
+            ("https://user:pw@localhost/", False),
+            ("http://localhost/h#part", False),
+        ],
+    )
+    def test_with_private_targets_allowed_any_host_over_http_or_https(self, url: str, accepted: bool) -> None:
+        if accepted:
+            assert check_url(url, allow_private=True) == url
+        else:
+            with pytest.raises(ValidationError):
+                check_url(url, allow_private=True)

@@ -107,11 +107,14 @@ def create_subscription(
     event_types: Any,
     description: Any = None,
     now: datetime,
+    allow_private: bool = False,
 ) -> tuple[WebhookSubscription, str]:
-    """A new subscription and its secret, in clear this once (the caller shows it and forgets it)."""
+    """A new subscription and its secret, in clear this once (the caller shows it and forgets it).
+    `allow_private`: the outgoing_webhook_allow_private_targets setting (urls.check_url)."""
     _need_write(actor)
     program = get_program(session, actor, program_id)
-    checked_url, types, text = check_url(url), check_event_types(event_types), _check_description(description)
+    checked_url = check_url(url, allow_private=allow_private)
+    types, text = check_event_types(event_types), _check_description(description)
     count = len(
         session.scalars(select(WebhookSubscription.id).where(WebhookSubscription.program_id == program.id)).all()
     )
@@ -139,7 +142,13 @@ def create_subscription(
 
 
 def update_subscription(
-    session: Session, *, actor: Actor, subscription_id: str, changes: dict[str, Any], now: datetime
+    session: Session,
+    *,
+    actor: Actor,
+    subscription_id: str,
+    changes: dict[str, Any],
+    now: datetime,
+    allow_private: bool = False,
 ) -> WebhookSubscription:
     """Change url, event_types, description or active (a field left out keeps its value)."""
     _need_write(actor)
@@ -151,7 +160,7 @@ def update_subscription(
                                   field=name)  # fmt: skip
     before = snapshot(sub)
     if "url" in changes:
-        sub.url = check_url(changes["url"])
+        sub.url = check_url(changes["url"], allow_private=allow_private)
     if "event_types" in changes:
         sub.event_types = check_event_types(changes["event_types"])
     if "description" in changes:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from partnerpay.auth.actor import Actor
 from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.errors import PartnerpayError
+from partnerpay.web.api.v1.webhook_subscriptions import private_targets
 from partnerpay.web.console import queries
 from partnerpay.web.console.access import Staff
 from partnerpay.web.console.partner_pages import write
@@ -73,7 +74,8 @@ def add_subscription(
     def work(s: Session) -> str:
         sub, made["secret"] = subs.create_subscription(s, actor=me, box=_box(request), program_id=program_id,
                                                        url=url, event_types=event_types or [],
-                                                       description=description, now=now(request))  # fmt: skip
+                                                       description=description, now=now(request),
+                                                       allow_private=private_targets(request))  # fmt: skip
         made["id"] = sub.id
         return sub.id
 

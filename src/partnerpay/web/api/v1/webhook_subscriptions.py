@@ -106,6 +106,11 @@ def _with_secret(answer: JSONResponse, shown: dict[str, str]) -> JSONResponse:
     return JSONResponse({**payload, "secret": shown["secret"]}, status_code=answer.status_code)
 
 
+def private_targets(request: Request) -> bool:
+    """Whether this server delivers to local and private addresses, so may save URLs pointing there."""
+    return bool(request.app.state.settings.outgoing_webhook_allow_private_targets)
+
+
 @router.post("/webhook-subscriptions", status_code=201)
 def create_subscription(request: Request, body: SubscriptionIn, actor: Actor = Caller) -> JSONResponse:
     """The answer carries `secret` this once: store it; partnerpay keeps it sealed and shows only its last four.
@@ -115,7 +120,7 @@ def create_subscription(request: Request, body: SubscriptionIn, actor: Actor = C
 
     def work(session: Session) -> tuple[int, Any]:
         sub, shown["secret"] = subs.create_subscription(
-            session, actor=actor, box=box, now=now(request), **body.model_dump()
+            session, actor=actor, box=box, now=now(request), allow_private=private_targets(request), **body.model_dump()
         )
         return 201, {**dump(SubscriptionOut, sub), "secret": None}
 
@@ -137,8 +142,9 @@ def update_subscription(
 
     def work(session: Session) -> tuple[int, Any]:
         sub = subs.update_subscription(
-            session, actor=actor, subscription_id=subscription_id, changes=changes, now=now(request)
-        )
+            session, actor=actor, subscription_id=subscription_id, changes=changes, now=now(request),
+            allow_private=private_targets(request),
+        )  # fmt: skip
         return 200, dump(SubscriptionOut, sub)
 
     return idempotency.run(request, actor, changes, work)

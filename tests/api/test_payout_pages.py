@@ -133,6 +133,7 @@ class TestPortalPayouts:
         returned = beta.get(f"/portal/payouts/{payouts[world.beta_id]}").text
         assert "Returned by the bank" in returned and "R03 no account under that number" in returned
         assert "back in your balance" in returned
+        assert "Credit note" not in returned  # returned, but it never had an invoice to cancel
         home = beta.get("/portal").text
         assert "Next payout" in home and "€100.01</span> is payable" in home
 
@@ -141,6 +142,7 @@ class TestPortalPayouts:
         acme = login(world.client(), "portal@acme.example", portal=True)
         assert acme.get(f"/portal/payouts/{payouts[world.beta_id]}").status_code == 404
         assert acme.get(f"/portal/payouts/{payouts[world.beta_id]}/invoice.pdf").status_code == 404
+        assert acme.get(f"/portal/payouts/{payouts[world.beta_id]}/credit-note.pdf").status_code == 404
         assert acme.get("/portal/payouts/pay_nope").status_code == 404
 
     def test_an_open_payout_says_what_it_waits_for(self, world: World) -> None:  # noqa: F811

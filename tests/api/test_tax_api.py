@@ -11,7 +11,7 @@ from partnerpay.kit.crypto import SecretBox
 from partnerpay.partners.payout_details import set_tax_profile
 from partnerpay.tax.sealed_file import unseal
 from tests.api.conftest import Api
-from tests.integration.test_tax import W9, eu_program, paid_program, partner_of
+from tests.integration.test_tax import W9, eu_program, paid_program, partner_of, returned
 
 
 def box(api: Api) -> SecretBox:
@@ -75,4 +75,30 @@ class TestInvoicesApi:
         assert none.status_code == 404
         elsewhere = api.key_for(session_factory, program_id=api.program()["id"], scopes=["read"])
         other = api.client.get(f"/api/v1/payouts/{payouts['fr']}/invoice.pdf", headers=api.headers(elsewhere))
+        assert other.status_code == 404
+
+    def test_the_credit_note_pdf_of_a_returned_invoiced_payout(
+        self, api: Api, session_factory: sessionmaker[Session]
+    ) -> None:
+        with session_factory() as s:
+            _, payouts = eu_program(s, api.clock, box(api))
+            s.commit()
+        early = api.client.get(f"/api/v1/payouts/{payouts['fr']}/credit-note.pdf", headers=api.headers())
+        assert early.status_code == 404 and "no self-billing invoice" in early.json()["error"]["message"]
+        invoice = api.client.get(f"/api/v1/payouts/{payouts['fr']}/invoice.pdf", headers=api.headers())
+        assert invoice.headers["x-invoice-number"] == "SB-26-000001"
+        paid = api.client.get(f"/api/v1/payouts/{payouts['fr']}/credit-note.pdf", headers=api.headers())
+        assert paid.status_code == 404
+        assert "once a payout with an invoice is returned" in paid.json()["error"]["message"]
+        with session_factory() as s:
+            returned(s, api.clock, payouts["fr"])
+            s.commit()
+        note = api.client.get(f"/api/v1/payouts/{payouts['fr']}/credit-note.pdf", headers=api.headers())
+        assert note.status_code == 200 and note.content.startswith(b"%PDF-")
+        assert note.headers["x-invoice-number"] == "SB-26-000002"
+        assert 'filename="SB-26-000002.pdf"' in note.headers["content-disposition"]
+        again = api.client.get(f"/api/v1/payouts/{payouts['fr']}/credit-note.pdf", headers=api.headers())
+        assert again.headers["x-invoice-number"] == "SB-26-000002"
+        elsewhere = api.key_for(session_factory, program_id=api.program()["id"], scopes=["read"])
+        other = api.client.get(f"/api/v1/payouts/{payouts['fr']}/credit-note.pdf", headers=api.headers(elsewhere))
         assert other.status_code == 404

@@ -23,6 +23,7 @@ from partnerpay.payouts.reconcile import RailResult, record_results
 from partnerpay.payouts.service import approve_batch, create_payout_run
 from partnerpay.programs.models import Program
 from partnerpay.tax import invoice_pdf
+from partnerpay.tax.credit_notes import credit_note_applies, get_or_issue_credit_note
 from partnerpay.tax.invoice_pdf import render_invoice
 from partnerpay.tax.invoices import get_or_issue, invoice_applies
 from partnerpay.tax.nec import full_csv, nec_report
@@ -250,3 +251,81 @@ class TestSelfBillingInvoices:
         ):
             assert expected in text, expected
         assert "Soci" in text and "Commissions (1 line)" in text
+
+
+def returned(session: Session, clock: FixedClock, payout_id: str, reason: str = "AC04 account closed") -> None:
+    record_results(session, actor=SYSTEM, results=[RailResult(payout_id, "returned", reason=reason)], now=clock.now())
+
+
+class TestCreditNotes:
+    def test_a_returned_invoiced_payout_gets_one_credit_note_numbered_in_the_invoice_sequence(
+        self, session: Session, clock: FixedClock
+    ) -> None:
+        _, payouts = eu_program(session, clock)
+        invoice = get_or_issue(session, actor=SYSTEM, box=BOX, payout_id=payouts["fr"], now=clock.now())
+        payout = session.get(Payout, payouts["fr"])
+        assert payout is not None and not credit_note_applies(session, payout)
+        returned(session, clock, payouts["fr"])
+        assert credit_note_applies(session, payout)
+        note = get_or_issue_credit_note(session, actor=SYSTEM, payout_id=payouts["fr"], now=clock.now())
+        again = get_or_issue_credit_note(session, actor=SYSTEM, payout_id=payouts["fr"], now=clock.now())
+        later = get_or_issue(session, actor=SYSTEM, box=BOX, payout_id=payouts["de"], now=clock.now())
+        assert (invoice.number, note.number, again.number, later.number) == (
+            "SB-26-000001",
+            "SB-26-000002",
+            "SB-26-000002",
+            "SB-26-000003",
+        )
+        c = note.content
+        assert note.invoice_number == "SB-26-000001" and c["credits"]["number"] == "SB-26-000001"
+        assert c["amount"] == -invoice.content["amount"] == -24_690
+        assert [line["amount"] for line in c["lines"]] == [-line["amount"] for line in invoice.content["lines"]]
+        assert c["supplier"] == invoice.content["supplier"] and c["customer"] == invoice.content["customer"]
+        assert c["reason"] == "AC04 account closed" and c["returned_at"] is not None
+        assert c["reverse_charge"] is True and "Credit note" in c["notes"][0]
+        # The invoice itself is kept as issued, and still served.
+        assert get_or_issue(session, actor=SYSTEM, box=BOX, payout_id=payouts["fr"], now=clock.now()) is invoice
+        [row] = session.scalars(select(AuditEntry).where(AuditEntry.action == "self_billing_credit_note.issue")).all()
+        assert row.after == {"number": "SB-26-000002", "credits": "SB-26-000001", "amount": -24_690, "currency": "EUR"}
+
+    def test_no_credit_note_without_an_invoice_or_before_the_payout_is_returned(
+        self, session: Session, clock: FixedClock
+    ) -> None:
+        _, payouts = eu_program(session, clock)
+        get_or_issue(session, actor=SYSTEM, box=BOX, payout_id=payouts["fr"], now=clock.now())
+        with pytest.raises(NotFound, match="it is paid; a credit note is issued once"):
+            get_or_issue_credit_note(session, actor=SYSTEM, payout_id=payouts["fr"], now=clock.now())
+        returned(session, clock, payouts["de"])  # returned, but never invoiced
+        with pytest.raises(NotFound, match="it has no self-billing invoice"):
+            get_or_issue_credit_note(session, actor=SYSTEM, payout_id=payouts["de"], now=clock.now())
+        de = session.get(Payout, payouts["de"])
+        assert de is not None and not credit_note_applies(session, de)
+        returned(session, clock, payouts["fr"])
+        payout = session.get(Payout, payouts["fr"])
+        assert payout is not None
+        other = Actor(
+            ActorType.PARTNER, "pu_x", frozenset({"read"}), program_id=payout.program_id, partner_id="ptn_other"
+        )
+        with pytest.raises(NotFound, match="not found"):
+            get_or_issue_credit_note(session, actor=other, payout_id=payouts["fr"], now=clock.now())
+
+    def test_the_pdf_says_credit_note_and_names_the_invoice_it_cancels(
+        self, session: Session, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _, payouts = eu_program(session, clock)
+        get_or_issue(session, actor=SYSTEM, box=BOX, payout_id=payouts["fr"], now=clock.now())
+        returned(session, clock, payouts["fr"])
+        note = get_or_issue_credit_note(session, actor=SYSTEM, payout_id=payouts["fr"], now=clock.now())
+        monkeypatch.setattr(invoice_pdf, "DEJAVU", invoice_pdf.Path("/nonexistent.ttf"))
+        text = pdf_text(render_invoice(note))
+        for expected in (
+            "SELF-BILLING CREDIT NOTE",
+            "Credit note number: SB-26-000002",
+            "Credits invoice: SB-26-000001",
+            "EUR -246.90",
+            "Total credited",
+            "AC04 account closed",
+            "Reverse charge",
+        ):
+            assert expected in text, expected
+        assert "Total paid" not in text

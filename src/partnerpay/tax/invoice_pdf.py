@@ -1,4 +1,4 @@
-"""The self-billing invoice as a PDF (fpdf2: pure Python, no system libraries).
+"""The self-billing invoice (or its credit note) as a PDF (fpdf2: pure Python, no system libraries).
 
 DejaVu Sans is used when the system has it (any name or address prints as written); otherwise the PDF core
 font, with text outside Latin-1 transliterated.
@@ -14,7 +14,7 @@ from fpdf import FPDF  # type: ignore[import-untyped]
 from text_unidecode import unidecode
 
 from partnerpay.kit.money import to_major_string
-from partnerpay.tax.models import SelfBillingInvoice
+from partnerpay.tax.models import SelfBillingCreditNote, SelfBillingInvoice
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 DEJAVU_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
@@ -70,17 +70,26 @@ def _party(pdf: _Pdf, title: str, party: dict[str, Any]) -> None:
     pdf.doc.ln(3)
 
 
-def render_invoice(invoice: SelfBillingInvoice) -> bytes:
+def render_invoice(invoice: SelfBillingInvoice | SelfBillingCreditNote) -> bytes:
+    """The invoice, or the credit note cancelling one (its content names the invoice it credits)."""
     c = invoice.content
+    credits = c.get("credits")
+    title = "Self-billing credit note" if credits else "Self-billing invoice"
     pdf = _Pdf()
     doc = pdf.doc
-    doc.set_title(f"Self-billing invoice {invoice.number}")
+    doc.set_title(f"{title} {invoice.number}")
     doc.add_page()
-    pdf.line_of("SELF-BILLING INVOICE", bold=True, size=16, h=9)
-    pdf.line_of(f"Invoice number: {invoice.number}")
+    pdf.line_of(title.upper(), bold=True, size=16, h=9)
+    pdf.line_of(f"{'Credit note' if credits else 'Invoice'} number: {invoice.number}")
     pdf.line_of(f"Issue date: {invoice.issued_at:%d %B %Y}")
+    if credits:
+        issued = datetime.fromisoformat(credits["issued_at"])
+        pdf.line_of(f"Credits invoice: {credits['number']} of {issued:%d %B %Y}")
     if c.get("paid_at"):
         pdf.line_of(f"Payment date: {datetime.fromisoformat(c['paid_at']):%d %B %Y}")
+    if credits and c.get("returned_at"):
+        reason = f" ({c['reason']})" if c.get("reason") else ""
+        pdf.line_of(f"Payment returned: {datetime.fromisoformat(c['returned_at']):%d %B %Y}{reason}")
     pdf.line_of(f"Payout: {invoice.payout_id} ({c.get('program', '')})")
     doc.ln(4)
     _party(pdf, "Supplier (partner)", c["supplier"])
@@ -92,7 +101,7 @@ def render_invoice(invoice: SelfBillingInvoice) -> bytes:
         doc.cell(120, 6, pdf.text_of(f"{label} ({line['count']} line{'s' if line['count'] != 1 else ''})"))
         doc.cell(0, 6, _money(line["amount"], line["currency"]), align="R", new_x="LMARGIN", new_y="NEXT")
     doc.set_font(pdf.family, "B", 11)
-    doc.cell(120, 8, "Total paid")
+    doc.cell(120, 8, "Total credited" if credits else "Total paid")
     doc.cell(0, 8, _money(c["amount"], c["currency"]), align="R", new_x="LMARGIN", new_y="NEXT")
     doc.ln(4)
     for note in c.get("notes", []):

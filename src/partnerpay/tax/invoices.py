@@ -6,8 +6,7 @@
   lock when the invoice is first asked for; the invoice's content is frozen then, so a later change of the
   partner's address or VAT id never rewrites an issued invoice. Asking again returns the same invoice.
 - Cross-border B2B (the partner has a VAT id and another EU country than the program's company) carries the
-  reverse-charge note; a payout returned after its invoice was issued would need a credit note, which this
-  module does not make (it is listed in the docs as not done).
+  reverse-charge note. A payout returned after its invoice was issued gets a credit note (credit_notes.py).
 """
 
 from __future__ import annotations
@@ -78,20 +77,16 @@ def get_or_issue(
         raise NotFound(
             f"no self-billing invoice for payout {payout.id}: {_why_not(session, payout)}", field="payout_id"
         )
-    settings = session.get(ProgramTaxSettings, payout.program_id)
-    assert settings is not None  # invoice_applies saw self_billing on
-    if is_postgres(session):
-        session.refresh(settings, with_for_update=True)  # one number at a time, no gaps, no duplicates
-        existing = session.get(SelfBillingInvoice, payout.id)
-        if existing is not None:
-            return existing
-    sequence = settings.next_invoice_number
-    settings.next_invoice_number = sequence + 1
+    settings = locked_settings(session, payout.program_id)
+    existing = session.get(SelfBillingInvoice, payout.id)  # issued meanwhile, while this waited for the lock
+    if existing is not None:
+        return existing
+    sequence, number = take_number(settings)
     invoice = SelfBillingInvoice(
         payout_id=payout.id,
         program_id=payout.program_id,
         sequence=sequence,
-        number=f"{settings.invoice_prefix}-{sequence:06d}",
+        number=number,
         content=_content(session, box, payout, settings, now),
         issued_at=now,
     )
@@ -108,6 +103,23 @@ def get_or_issue(
         after={"number": invoice.number, "amount": payout.amount, "currency": payout.currency},
     )
     return invoice
+
+
+def locked_settings(session: Session, program_id: str) -> ProgramTaxSettings:
+    """The program's tax settings row, locked on PostgreSQL (SQLite's writer already holds the one write lock):
+    numbers are taken one at a time, with no gaps and no duplicates."""
+    settings = session.get(ProgramTaxSettings, program_id)
+    assert settings is not None  # the callers saw self_billing on, or an invoice issued under it
+    if is_postgres(session):
+        session.refresh(settings, with_for_update=True)
+    return settings
+
+
+def take_number(settings: ProgramTaxSettings) -> tuple[int, str]:
+    """The next (sequence, number) of the program's invoices and credit notes: one gap-free sequence."""
+    sequence = settings.next_invoice_number
+    settings.next_invoice_number = sequence + 1
+    return sequence, f"{settings.invoice_prefix}-{sequence:06d}"
 
 
 def _content(

@@ -45,3 +45,20 @@ class SelfBillingInvoice(Base):
     # Supplier (partner) and customer (program) as they were at issue, lines summary, amounts, notes.
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SelfBillingCreditNote(Base):
+    """The credit note cancelling a payout's self-billing invoice once the payment came back (returned): an
+    issued invoice is never changed or deleted. Numbered in the invoices' own sequence (a credit note is a
+    corrective invoice); its content mirrors the invoice's with the amounts negated, frozen at issue."""
+
+    __tablename__ = "self_billing_credit_notes"
+    __table_args__ = (UniqueConstraint("program_id", "sequence"), UniqueConstraint("program_id", "number"))
+
+    payout_id: Mapped[str] = mapped_column(ForeignKey("self_billing_invoices.payout_id"), primary_key=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str] = mapped_column(String(40))
+    invoice_number: Mapped[str] = mapped_column(String(40))  # the invoice it credits
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())

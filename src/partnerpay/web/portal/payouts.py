@@ -19,8 +19,9 @@ from partnerpay.partners.models import Partner
 from partnerpay.payouts.models import Payout, PayoutBatch, PayoutLineRelease, PayoutSettings, PayoutStatus
 from partnerpay.payouts.timeline import headline, timeline
 from partnerpay.programs.models import Program
+from partnerpay.tax.credit_notes import credit_note_applies
 from partnerpay.tax.invoices import invoice_applies
-from partnerpay.web.api.v1.tax import invoice_response
+from partnerpay.web.api.v1.tax import credit_note_response, invoice_response
 from partnerpay.web.pages import PageRoute, now, reading, render
 from partnerpay.web.portal.routes import PartnerUserActor
 
@@ -124,6 +125,7 @@ def payout_page(request: Request, payout_id: str, me: Actor = PartnerUserActor) 
             "steps": timeline(payout, batch),
             "lines": lines,
             "invoice_available": invoice_applies(session, payout),
+            "credit_note_available": credit_note_applies(session, payout),
         }
     return render(request, "portal/payout.html", context)
 
@@ -132,3 +134,9 @@ def payout_page(request: Request, payout_id: str, me: Actor = PartnerUserActor) 
 def payout_invoice(request: Request, payout_id: str, me: Actor = PartnerUserActor) -> Response:
     """The self-billing invoice of one of the partner's own payouts (404 for anyone else's)."""
     return invoice_response(request, me, payout_id)
+
+
+@router.get("/portal/payouts/{payout_id}/credit-note.pdf")
+def payout_credit_note(request: Request, payout_id: str, me: Actor = PartnerUserActor) -> Response:
+    """The credit note cancelling the invoice of one of the partner's own returned payouts (404 otherwise)."""
+    return credit_note_response(request, me, payout_id)

@@ -1,4 +1,5 @@
-"""Tax reports over the API (issue 7, part 8): settings, the 1099-NEC report and its sealed export, invoices."""
+"""Tax reports over the API (issue 7, part 8): settings, the 1099-NEC report and its sealed export, invoices
+and their credit notes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from partnerpay.db.engine import unit_of_work
 from partnerpay.kit.errors import ValidationError
 from partnerpay.programs.service import get_program
 from partnerpay.tax import nec
+from partnerpay.tax.credit_notes import get_or_issue_credit_note
 from partnerpay.tax.invoice_pdf import render_invoice
 from partnerpay.tax.invoices import get_or_issue
 from partnerpay.tax.sealed_file import seal
@@ -106,8 +108,25 @@ def invoice_response(request: Request, actor: Actor, payout_id: str) -> Response
     """Shared with the portal's download: issue (or read) the invoice in one transaction, then render it."""
     with unit_of_work(factory(request)) as s:
         invoice = get_or_issue(s, actor=actor, box=request.app.state.secret_box, payout_id=payout_id, now=now(request))
-        pdf = render_invoice(invoice)
-        number = invoice.number
+        return _pdf(render_invoice(invoice), invoice.number)
+
+
+@router.get("/payouts/{payout_id}/credit-note.pdf")
+def credit_note_pdf(request: Request, payout_id: str, actor: Actor = Caller) -> Response:
+    """The credit note cancelling a returned payout's self-billing invoice, numbered on first request in the
+    invoices' sequence (404 when the payout has no invoice or was not returned)."""
+    need(actor, "read")
+    return credit_note_response(request, actor, payout_id)
+
+
+def credit_note_response(request: Request, actor: Actor, payout_id: str) -> Response:
+    """Shared with the portal's download, as invoice_response."""
+    with unit_of_work(factory(request)) as s:
+        note = get_or_issue_credit_note(s, actor=actor, payout_id=payout_id, now=now(request))
+        return _pdf(render_invoice(note), note.number)
+
+
+def _pdf(pdf: bytes, number: str) -> Response:
     return Response(
         pdf,
         media_type="application/pdf",

@@ -112,8 +112,10 @@ def test_a_failed_flush_refuses_every_delivery_it_covered_and_marks_the_sync_fai
     assert isinstance(later[0], NotDurable)
 
 
-def test_wal_path_names_the_main_databases_wal_and_none_in_memory(tmp_path: Path) -> None:
+def test_wal_path_names_the_main_databases_wal_and_none_in_memory_or_without_wal(tmp_path: Path) -> None:
     with closing(sqlite3.connect(tmp_path / "app.db")) as raw:
+        assert wal_path(raw) is None  # a rollback journal: its commits keep flushing themselves
+        raw.execute("PRAGMA journal_mode=WAL")
         assert wal_path(raw) == f"{tmp_path / 'app.db'}-wal"
     with closing(sqlite3.connect(":memory:")) as raw:
         assert wal_path(raw) is None

@@ -16,7 +16,11 @@ log = structlog.get_logger(__name__)
 
 
 def wal_path(raw: Any) -> str | None:
-    """The WAL file of a sqlite3 connection's main database; None for a database in memory."""
+    """The WAL file of a sqlite3 connection's main database; None for a database in memory, and for one not
+    in WAL mode (SQLite falls back to a rollback journal where the file system cannot share memory): there
+    synchronous=NORMAL could corrupt the file on power loss, so its commits must keep flushing themselves."""
+    if str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        return None
     for _seq, name, path in raw.execute("PRAGMA database_list").fetchall():
         if name == "main":
             return f"{path}-wal" if path else None

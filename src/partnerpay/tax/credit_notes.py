@@ -14,11 +14,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from partnerpay.audit import service as audit
 from partnerpay.auth.actor import Actor
 from partnerpay.kit.errors import NotFound
 from partnerpay.payouts.models import Payout, PayoutStatus
-from partnerpay.tax.invoices import locked_settings, take_number
+from partnerpay.tax.invoices import issue_once, visible_payout
 from partnerpay.tax.models import SelfBillingCreditNote, SelfBillingInvoice
 
 CREDIT_NOTE_NOTE = (
@@ -37,9 +36,7 @@ def credit_note_applies(session: Session, payout: Payout) -> bool:
 def get_or_issue_credit_note(session: Session, *, actor: Actor, payout_id: str, now: datetime) -> SelfBillingCreditNote:
     """The payout's credit note, issued with the program's next number on first request (404 for other
     partners' payouts, and for a payout that has no invoice or was not returned)."""
-    payout = session.get(Payout, payout_id)
-    if payout is None or not actor.sees(payout.program_id, payout.partner_id):
-        raise NotFound(f"payout {payout_id} not found", field="payout_id")
+    payout = visible_payout(session, actor, payout_id)
     existing = session.get(SelfBillingCreditNote, payout.id)
     if existing is not None:
         return existing
@@ -52,33 +49,15 @@ def get_or_issue_credit_note(session: Session, *, actor: Actor, payout_id: str, 
             "payout with an invoice is returned",
             field="payout_id",
         )
-    settings = locked_settings(session, payout.program_id)
-    existing = session.get(SelfBillingCreditNote, payout.id)  # issued meanwhile, while this waited for the lock
-    if existing is not None:
-        return existing
-    sequence, number = take_number(settings)
-    note = SelfBillingCreditNote(
-        payout_id=payout.id,
-        program_id=payout.program_id,
-        sequence=sequence,
-        number=number,
-        invoice_number=invoice.number,
-        content=_content(invoice, payout),
-        issued_at=now,
-    )
-    session.add(note)
-    session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="self_billing_credit_note.issue",
-        object_type="payout",
-        object_id=payout.id,
-        program_id=payout.program_id,
-        now=now,
-        after={"number": number, "credits": invoice.number, "amount": -payout.amount, "currency": payout.currency},
-    )
-    return note
+
+    def make(_settings: Any, sequence: int, number: str) -> SelfBillingCreditNote:
+        return SelfBillingCreditNote(payout_id=payout.id, program_id=payout.program_id, sequence=sequence,
+                                     number=number, invoice_number=invoice.number, content=_content(invoice, payout),
+                                     issued_at=now)  # fmt: skip
+
+    after = {"credits": invoice.number, "amount": -payout.amount, "currency": payout.currency}
+    return issue_once(session, SelfBillingCreditNote, payout, make, actor=actor,
+                      action="self_billing_credit_note.issue", after=after, now=now)  # fmt: skip
 
 
 def _content(invoice: SelfBillingInvoice, payout: Payout) -> dict[str, Any]:

@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ from partnerpay.kit.errors import NotFound
 from partnerpay.partners.models import Partner
 from partnerpay.payouts.models import Payout, PayoutStatus
 from partnerpay.programs.models import Program
-from partnerpay.tax.models import ProgramTaxSettings, SelfBillingInvoice
+from partnerpay.tax.models import ProgramTaxSettings, SelfBillingCreditNote, SelfBillingInvoice
 from partnerpay.tax.service import EU_COUNTRIES, active_tax_profiles, profile_country, profile_details, settings_of
 
 SELF_BILLING_NOTE = (
@@ -67,9 +68,7 @@ def get_or_issue(
     session: Session, *, actor: Actor, box: SecretBox, payout_id: str, now: datetime
 ) -> SelfBillingInvoice:
     """The payout's invoice, issued with the program's next number on first request (404 for other partners)."""
-    payout = session.get(Payout, payout_id)
-    if payout is None or not actor.sees(payout.program_id, payout.partner_id):
-        raise NotFound(f"payout {payout_id} not found", field="payout_id")
+    payout = visible_payout(session, actor, payout_id)
     existing = session.get(SelfBillingInvoice, payout.id)
     if existing is not None:
         return existing
@@ -77,32 +76,50 @@ def get_or_issue(
         raise NotFound(
             f"no self-billing invoice for payout {payout.id}: {_why_not(session, payout)}", field="payout_id"
         )
+
+    def make(settings: ProgramTaxSettings, sequence: int, number: str) -> SelfBillingInvoice:
+        return SelfBillingInvoice(payout_id=payout.id, program_id=payout.program_id, sequence=sequence, number=number,
+                                  content=_content(session, box, payout, settings, now), issued_at=now)  # fmt: skip
+
+    after = {"amount": payout.amount, "currency": payout.currency}
+    return issue_once(session, SelfBillingInvoice, payout, make, actor=actor, action="self_billing_invoice.issue",
+                      after=after, now=now)  # fmt: skip
+
+
+def visible_payout(session: Session, actor: Actor, payout_id: str) -> Payout:
+    payout = session.get(Payout, payout_id)
+    if payout is None or not actor.sees(payout.program_id, payout.partner_id):
+        raise NotFound(f"payout {payout_id} not found", field="payout_id")
+    return payout
+
+
+Document = TypeVar("Document", SelfBillingInvoice, SelfBillingCreditNote)
+
+
+def issue_once(
+    session: Session,
+    model: type[Document],
+    payout: Payout,
+    make: Callable[[ProgramTaxSettings, int, str], Document],
+    *,
+    actor: Actor,
+    action: str,
+    after: dict[str, Any],
+    now: datetime,
+) -> Document:
+    """Under the settings row's lock: the payout's document if it was issued meanwhile (while this waited for
+    the lock), else a new one with the program's next number, audited with its number and `after`."""
     settings = locked_settings(session, payout.program_id)
-    existing = session.get(SelfBillingInvoice, payout.id)  # issued meanwhile, while this waited for the lock
+    existing = session.get(model, payout.id)
     if existing is not None:
         return existing
     sequence, number = take_number(settings)
-    invoice = SelfBillingInvoice(
-        payout_id=payout.id,
-        program_id=payout.program_id,
-        sequence=sequence,
-        number=number,
-        content=_content(session, box, payout, settings, now),
-        issued_at=now,
-    )
-    session.add(invoice)
+    document = make(settings, sequence, number)
+    session.add(document)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="self_billing_invoice.issue",
-        object_type="payout",
-        object_id=payout.id,
-        program_id=payout.program_id,
-        now=now,
-        after={"number": invoice.number, "amount": payout.amount, "currency": payout.currency},
-    )
-    return invoice
+    audit.record(session, actor=actor, action=action, object_type="payout", object_id=payout.id,
+                 program_id=payout.program_id, now=now, after={"number": number, **after})  # fmt: skip
+    return document
 
 
 def locked_settings(session: Session, program_id: str) -> ProgramTaxSettings:

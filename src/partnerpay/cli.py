@@ -189,7 +189,9 @@ def demo(
 @app.command()
 @guarded
 def worker(
-    once: bool = typer.Option(False, "--once", help="Run the jobs due now, then exit."),
+    once: bool = typer.Option(
+        False, "--once", help="Queue the periodic tasks that are due, run every job due now, then exit (for cron)."
+    ),
 ) -> None:
     """Run background jobs from the outbox (any number of workers may run side by side on PostgreSQL)."""
     from partnerpay.jobs.handlers import build_registry
@@ -200,8 +202,11 @@ def worker(
     with database(settings) as factory:
         runner = Worker(factory, build_registry(settings), clock=SystemClock())
         if once:
+            # The periodic tasks too (scheduled payout runs, rollups, alerts, retention): a cron-driven
+            # `worker --once` would otherwise never run them. Their slots make a second run a no-op.
+            queued = runner.run_periodic()
             ran = runner.run_pending()
-            out().print(f"Ran {ran} job(s); nothing else is due.")
+            out().print(f"Queued {queued} periodic job(s); ran {ran} job(s); nothing else is due.")
             return
         stop = threading.Event()
 

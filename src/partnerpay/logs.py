@@ -11,7 +11,8 @@ import structlog
 
 # Keys whose values never reach a log line, whatever they hold.
 SECRET_KEYS = re.compile(
-    r"pass(word)?|secret|token|api_?key|authorization|cookie|iban|account_number|routing_number|(^|_)(tin|ssn|vat_id)($|_)",
+    r"pass(word)?|secret|token|api_?key|authorization|cookie|iban|account_number|routing_number|"
+    r"address_(line1|postcode)|(^|_)(tin|ssn|vat_id)($|_)",
     re.IGNORECASE,
 )
 # Values that look like a credential even under an innocent key.

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnerpay.auth.models import IdempotencyRecord
+from partnerpay.partners.models import PayoutMethod
 from tests.api.conftest import Api
 
 IBAN = "DE89370400440532013000"
@@ -84,6 +85,39 @@ class TestPutPayoutMethod:
         self, api: Api, partner: dict[str, Any], data: dict[str, str], field: str, text: str
     ) -> None:
         assert_error(put(api, f"/partners/{partner['id']}/payout-method", data), 422, field, text)
+        assert api.get(f"/partners/{partner['id']}/payout-method").status_code == 404
+
+    def test_a_holder_s_address_is_stored_sealed_and_read_back_as_city_and_country(
+        self, api: Api, partner: dict[str, Any], session_factory: sessionmaker[Session]
+    ) -> None:
+        home = {"address_line1": "77 Elm Road", "address_city": "Springfield", "address_state": "IL"}
+        response = put(api, f"/partners/{partner['id']}/payout-method", {**ACH, **home, "address_postcode": "62704"})
+        assert response.status_code == 200, response.text
+        assert response.json()["address"] == "Springfield, US"
+        read = api.get(f"/partners/{partner['id']}/payout-method")
+        assert read.json()["address"] == "Springfield, US" and "Elm" not in read.text and "62704" not in read.text
+        with session_factory() as s:
+            sealed = s.scalars(select(PayoutMethod)).one().details_encrypted
+        assert "Elm" not in sealed
+
+    @pytest.mark.parametrize(
+        ("address", "field", "text"),
+        [
+            ({"address_city": "Springfield"}, "address_line1", "street address is required"),
+            ({"address_line1": "1 Main", "address_city": "X", "address_state": "IL"}, "address_postcode", "required"),
+            ({"address_line1": "1 Main", "address_city": "X", "address_postcode": "62704"}, "address_state", "US"),
+            ({"address_line1": "1 M", "address_city": "X", "address_state": "XX", "address_postcode": "62704"},
+             "address_state", "'XX'"),
+            ({"address_line1": "1 M", "address_city": "X", "address_state": "IL", "address_postcode": "6270"},
+             "address_postcode", "ZIP"),
+            ({"address_line1": "1 M", "address_city": "X", "address_postcode": "1", "address_country": "Germany"},
+             "address_country", "two-letter"),
+        ],
+    )  # fmt: skip
+    def test_half_an_address_is_refused_at_its_field(
+        self, api: Api, partner: dict[str, Any], address: dict[str, str], field: str, text: str
+    ) -> None:
+        assert_error(put(api, f"/partners/{partner['id']}/payout-method", {**ACH, **address}), 422, field, text)
         assert api.get(f"/partners/{partner['id']}/payout-method").status_code == 404
 
     def test_a_body_that_is_not_an_object_is_refused(self, api: Api, partner: dict[str, Any]) -> None:

@@ -129,8 +129,23 @@ class TestExport:
         records = response.text.splitlines()
         assert len(records) % 10 == 0 and all(len(r) == 94 for r in records)
         assert records[0].startswith("101 021000021")
+        # Wise needs the holder's address to pay dollars; this partner's method has none.
         wise = api.get(f"/payout-batches/{setup.batch_id}/export", format="wise")
-        assert wise.status_code == 200 and "111000025" in wise.text
+        assert wise.status_code == 422, wise.text
+        (problem,) = wise.json()["error"]["problems"]
+        assert problem["partner"] == "Ach" and "address" in problem["reason"] and "USD" in problem["reason"]
+
+    def test_a_wise_export_in_dollars_carries_each_holder_s_address(
+        self, api: Api, session_factory: sessionmaker[Session], clock: FixedClock
+    ) -> None:
+        setup = batch(session_factory, clock, ["ach_home"], currency="USD")
+        wise = api.get(f"/payout-batches/{setup.batch_id}/export", format="wise")
+        assert wise.status_code == 200, wise.text
+        header, *rows = list(csv.reader(io.StringIO(wise.text)))
+        row = dict(zip(header, rows[0], strict=True))
+        assert (row["abartn"], row["accountNumber"], row["accountType"]) == ("021000021", "987654321", "SAVINGS")
+        address = [row[k] for k in ("addressFirstLine", "addressCity", "addressState", "addressPostCode")]
+        assert address == ["1 Main Street", "Springfield", "IL", "62704-1234"] and row["addressCountryCode"] == "US"
 
     def test_a_wise_export_follows_the_send_to_bank_accounts_template(
         self, api: Api, session_factory: sessionmaker[Session], clock: FixedClock
@@ -144,6 +159,7 @@ class TestExport:
         row = dict(zip(header, rows[0], strict=True))
         assert row["receiverType"] in ("PERSON", "INSTITUTION") and row["amountCurrency"] == "target"
         assert row["sourceCurrency"] == row["targetCurrency"] == "EUR" and row["IBAN"]
+        assert row["addressFirstLine"] == row["addressCountryCode"] == ""  # euros: Wise needs no address
         assert sum(int(Decimal(r[header.index("amount")]) * 100) for r in rows) == int(wise.headers["X-Control-Sum"])
 
     def test_a_read_only_key_gets_the_csv_but_not_the_files_with_bank_details(

@@ -118,6 +118,26 @@ class TestChangePayoutMethod:
         page = client.get("/portal/profile")
         assert "••••6789" in page.text and "000123456789" not in page.text
 
+    def test_an_ach_account_with_the_holder_s_address_shows_city_and_country_only(self, world: World) -> None:
+        client = portal(world)
+        data = {
+            "type": "ach",
+            "routing_number": "111000025",
+            "account_number": "000123456789",
+            "account_type": "checking",
+            "account_holder": "Acme Media LLC",
+            "address_line1": "77 Elm Road",
+            "address_city": "Springfield",
+            "address_state": "",
+            "address_postcode": "62704",
+        }
+        refused = post_payout(client, data)
+        assert refused.status_code == 422 and 'id="f-address_state-error"' in refused.text
+        assert 'value="77 Elm Road"' in refused.text and methods(world) == []  # kept for the correction
+        assert post_payout(client, {**data, "address_state": "IL"}).status_code == 303
+        page = client.get("/portal/profile")
+        assert "Springfield, US" in page.text and "77 Elm Road" not in page.text
+
     def test_replaced_methods_are_listed_masked(self, world: World) -> None:
         client = portal(world)
         post_payout(client, SEPA)

@@ -23,6 +23,8 @@ from stdnum.eu import vat
 from stdnum.us import ein, itin, rtn, ssn
 
 from partnerpay.kit.errors import ValidationError
+from partnerpay.partners.bank_address import check_bank_address, shown_address
+from partnerpay.partners.bank_address import read_text as _text
 from partnerpay.partners.service import check_email
 
 DOT = "•"
@@ -108,20 +110,6 @@ def mask_prefixed(value: str, prefix_length: int) -> str:
 
 
 # --- small field readers -------------------------------------------------------------------------
-
-
-def _text(data: Mapping[str, Any], field: str, label: str, *, max_length: int = 200, required: bool = True) -> str:
-    value = data.get(field)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ValidationError(f"{label} is required", field=field)
-        return ""
-    if not isinstance(value, str):
-        raise ValidationError(f"{label} must be text", field=field)
-    value = value.strip()
-    if len(value) > max_length:
-        raise ValidationError(f"{label} must have at most {max_length} characters", field=field)
-    return value
 
 
 def _compact(value: str) -> str:
@@ -220,7 +208,7 @@ def _sepa(data: Mapping[str, Any]) -> Checked:
     masked = {"iban": mask_iban(str(iban.compact)), "bic": details["bic"], "account_holder": holder}
     if iban.bank_name:
         masked["bank_name"] = str(iban.bank_name)
-    return Checked(PayoutType.SEPA.value, details, masked)
+    return _with_address(data, Checked(PayoutType.SEPA.value, details, masked), country=str(iban.country_code))
 
 
 def _ach(data: Mapping[str, Any]) -> Checked:
@@ -235,7 +223,16 @@ def _ach(data: Mapping[str, Any]) -> Checked:
     # A routing number names a bank, not an account: it stays readable for the people paying.
     masked = {"routing_number": routing, "account_number": mask_tail(account), "account_type": account_type}
     masked["account_holder"] = holder
-    return Checked(PayoutType.ACH.value, details, masked)
+    return _with_address(data, Checked(PayoutType.ACH.value, details, masked), country="US")
+
+
+def _with_address(data: Mapping[str, Any], checked: Checked, *, country: str) -> Checked:
+    """A bank account's optional holder address (bank_address.py), by default in the account's country."""
+    address = check_bank_address(data, default_country=country)
+    if address is not None:
+        checked.details.update(address)
+        checked.masked["address"] = shown_address(address)
+    return checked
 
 
 def _paypal(data: Mapping[str, Any]) -> Checked:
@@ -269,7 +266,8 @@ _PAYOUT_CHECKS: dict[str, Callable[[Mapping[str, Any]], Checked]] = {
 
 def check_payout_method(data: Mapping[str, Any]) -> Checked:
     """`{type, ...}` as in the API: sepa {iban, bic?, account_holder}, ach {routing_number, account_number,
-    account_type, account_holder}, paypal {email}, stripe_connect {account_id}."""
+    account_type, account_holder}, either with the holder's address_* fields (optional, all or nothing),
+    paypal {email}, stripe_connect {account_id}."""
     kind = data.get("type")
     check = _PAYOUT_CHECKS.get(kind) if isinstance(kind, str) else None
     if check is None:

@@ -22,6 +22,8 @@ from partnerpay.kit.crypto import SecretBox
 from partnerpay.kit.csvsafe import escape_cell, write_csv
 from partnerpay.kit.errors import ValidationError
 from partnerpay.kit.money import to_major_string
+from partnerpay.partners.bank_address import FIELDS as ADDRESS_FIELDS
+from partnerpay.partners.bank_address import address_of
 from partnerpay.partners.models import Partner, PayoutMethod
 from partnerpay.payouts.exporters.ach_calendar import next_banking_day
 from partnerpay.payouts.exporters.csv_file import HEADER as CSV_HEADER
@@ -58,7 +60,17 @@ WISE_HEADER = (
     "accountNumber",
     "abartn",
     "accountType",
+    # The holder's address, which Wise needs for some currencies (ADDRESS_*_CURRENCIES); blank elsewhere.
+    "addressCountryCode",
+    "addressCity",
+    "addressFirstLine",
+    "addressState",
+    "addressPostCode",
 )
+# "Recipient address data is required only if target currency is USD, PHP, THB or TRY, or if the source
+# currency is USD or AUD" (docs.wise.com, create a recipient account).
+ADDRESS_TARGET_CURRENCIES = frozenset({"USD", "PHP", "THB", "TRY"})
+ADDRESS_SOURCE_CURRENCIES = frozenset({"USD", "AUD"})
 ACH_ZONE = ZoneInfo("America/New_York")  # US banks read the file header's date and time as Eastern
 
 
@@ -162,9 +174,23 @@ def csv_file(batch: PayoutBatch, rows: Sequence[PayoutRow]) -> ExportFile:
 def wise_file(batch: PayoutBatch, rows: Sequence[PayoutRow]) -> ExportFile:
     """Wise batch CSV ("send to bank accounts"): IBAN rows for SEPA partners, ABA rows for ACH partners."""
     _need(rows, "Wise", ("sepa", "ach"), "a bank account (sepa or ach)")
+    addressed = batch.currency in ADDRESS_SOURCE_CURRENCIES
+    refuse_items(
+        "Wise",
+        [
+            _problem(
+                r,
+                f"Wise needs the account holder's address for {batch.currency} to {r.currency}: add it to the payout "
+                "method",
+            )
+            for r in rows
+            if (addressed or r.currency in ADDRESS_TARGET_CURRENCIES) and address_of(r.details) is None
+        ],
+    )
     body = []
     for r in rows:
         sepa = r.method_type == "sepa"
+        address = address_of(r.details) or dict.fromkeys(ADDRESS_FIELDS, "")
         body.append(
             (
                 r.holder,
@@ -180,6 +206,11 @@ def wise_file(batch: PayoutBatch, rows: Sequence[PayoutRow]) -> ExportFile:
                 "" if sepa else r.details.get("account_number", ""),
                 "" if sepa else r.details.get("routing_number", ""),
                 "" if sepa else str(r.details.get("account_type", "")).upper(),
+                address["address_country"],
+                address["address_city"],
+                address["address_line1"],
+                address["address_state"],
+                address["address_postcode"],
             )
         )
     content = write_csv(WISE_HEADER, body)

@@ -52,17 +52,26 @@ class FormField:
 
 
 HOLDER = FormField("account_holder", "Account holder", hint="the name the bank account is held in")
+# The holder's address: optional, but some transfers (Wise in dollars, partners/bank_address.py) need it.
+ADDRESS = [
+    FormField("address_line1", "Street address (optional)", hint="needed for payments in US dollars", required=False),
+    FormField("address_city", "City", required=False),
+    FormField("address_state", "State", hint="two letters, e.g. IL; in the US, Canada and Brazil", required=False),
+    FormField("address_postcode", "ZIP or postcode", required=False),
+]
 PAYOUT_FIELDS: dict[str, list[FormField]] = {
     PayoutType.SEPA: [
         FormField("iban", "IBAN", hint="as on your bank statement; spaces are fine"),
         FormField("bic", "BIC (optional)", hint="filled in from the IBAN when we know your bank", required=False),
         HOLDER,
+        *ADDRESS,
     ],
     PayoutType.ACH: [
         FormField("routing_number", "Routing number (ABA)", hint="9 digits, printed at the bottom left of a check"),
         FormField("account_number", "Account number", hint="4 to 17 digits"),
         FormField("account_type", "Account type", kind="select", options=("checking", "savings")),
         HOLDER,
+        *ADDRESS,
     ],
     PayoutType.PAYPAL: [FormField("email", "PayPal email", kind="email")],
     PayoutType.STRIPE_CONNECT: [FormField("account_id", "Stripe account id", hint="starts with acct_")],

@@ -25,14 +25,25 @@ router = APIRouter()
 
 # The shapes below document the API; the checks themselves (and their field-level errors) are in
 # partners/validation.py, so the portal's forms and the API refuse the same values the same way.
-class SepaIn(In):
+class BankAddressIn(In):
+    """The account holder's address: optional, all or nothing; Wise needs it to pay dollars. The country
+    defaults to the account's (the IBAN's, or US); the state is required in the US, Canada and Brazil."""
+
+    address_line1: StrictStr | None = Field(default=None, max_length=100, examples=["1 Main Street"])
+    address_city: StrictStr | None = Field(default=None, max_length=60, examples=["Springfield"])
+    address_state: StrictStr | None = Field(default=None, max_length=100, examples=["IL"])
+    address_postcode: StrictStr | None = Field(default=None, max_length=16, examples=["62704"])
+    address_country: StrictStr | None = Field(default=None, max_length=2, examples=["US"])
+
+
+class SepaIn(BankAddressIn):
     type: Literal["sepa"]
     iban: StrictStr = Field(max_length=64, examples=["DE89 3704 0044 0532 0130 00"])
     bic: StrictStr | None = Field(default=None, max_length=16, description="derived from the IBAN when known")
     account_holder: StrictStr = Field(max_length=200, examples=["Acme Media GmbH"])
 
 
-class AchIn(In):
+class AchIn(BankAddressIn):
     type: Literal["ach"]
     routing_number: StrictStr = Field(examples=["111000025"], description="ABA routing number, checksum verified")
     account_number: StrictStr = Field(examples=["000123456789"], description="4 to 17 digits")
@@ -79,6 +90,7 @@ class PayoutMethodOut(Out):
     routing_number: str | None = None
     account_number: str | None = None
     account_type: str | None = None
+    address: str | None = Field(default=None, description='the holder\'s city and country only: "Springfield, US"')
     email: str | None = None
     account_id: str | None = None
     verified: bool

@@ -17,6 +17,13 @@ world = test_pages.world  # the shared fixture: a program, Acme and Beta with po
 
 IBAN = "DE89370400440532013000"
 SEPA = {"type": "sepa", "iban": "DE89 3704 0044 0532 0130 00", "bic": "", "account_holder": "Acme Media GmbH"}
+ACH = {
+    "type": "ach",
+    "routing_number": "111000025",
+    "account_number": "000123456789",
+    "account_type": "savings",
+    "account_holder": "Acme Media LLC",
+}
 
 
 def portal(world: World, email: str = "portal@acme.example") -> TestClient:
@@ -107,25 +114,14 @@ class TestChangePayoutMethod:
 
     def test_an_ach_account_shows_only_its_last_four(self, world: World) -> None:
         client = portal(world)
-        data = {
-            "type": "ach",
-            "routing_number": "111000025",
-            "account_number": "000123456789",
-            "account_type": "savings",
-            "account_holder": "Acme Media LLC",
-        }
-        assert post_payout(client, data).status_code == 303
+        assert post_payout(client, ACH).status_code == 303
         page = client.get("/portal/profile")
         assert "••••6789" in page.text and "000123456789" not in page.text
 
     def test_an_ach_account_with_the_holder_s_address_shows_city_and_country_only(self, world: World) -> None:
         client = portal(world)
         data = {
-            "type": "ach",
-            "routing_number": "111000025",
-            "account_number": "000123456789",
-            "account_type": "checking",
-            "account_holder": "Acme Media LLC",
+            **ACH,
             "address_line1": "77 Elm Road",
             "address_city": "Springfield",
             "address_state": "",

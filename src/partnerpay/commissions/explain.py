@@ -45,15 +45,20 @@ def commission_explanation(
     hold_until: datetime,
     hold_days: int,
     converted: str | None = None,
+    attributed: tuple[str, str | None] | None = None,
 ) -> str:
-    """`converted` says the invoice's own amount and the rate, when it was in another currency than the program's."""
+    """`converted` says the invoice's own amount and the rate, when it was in another currency than the program's;
+    `attributed` (partner name, reason) why the customer is the partner's (with_attribution)."""
     conversion = f" (converted: {converted})" if converted else ""
-    return (
-        f"{percent_text(bp)} of {format_money(base, currency)} invoice {event_external_id} "
+    # Formatted through the caches above: a batch ingest explains thousands of lines of a few amounts and days.
+    text = (
+        f"{percent_text(bp)} of {money_text(base, currency)} invoice {event_external_id} "
         f"for customer {customer_external_id}{conversion} (program default rate, rounded {rounding.replace('_', '-')}) "
-        f"= {format_money(result, currency)}; on hold until {hold_until:%d %b %Y} "
-        f"(refund window {hold_days} days)"
+        f"= {money_text(result, currency)}; {hold_text(hold_until, hold_days)}"
     )
+    if attributed is None:
+        return text
+    return with_attribution(text, partner_name=attributed[0], reason=attributed[1])
 
 
 def clawback_explanation(

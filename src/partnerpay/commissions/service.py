@@ -146,12 +146,15 @@ def commission_for(
     now: datetime,
     line_id: str | None = None,
     converted: Converted | None = None,
+    attributed: tuple[str, str | None] | None = None,
 ) -> LineDraft | None:
     """The line the program's default rate makes on a paying event, not yet stored; None when nothing is owed.
 
     Pure (no database): the one-event path and the set-based batch ingest (inbox/batch.py) both use it,
     so a line is the same whichever path made it. An event in another currency needs `converted`
     (fx.service.to_program_currency): the line's base is then the converted amount, in the program currency.
+    `attributed` (partner name, attribution reason) adds why the customer is the partner's to the explanation
+    (the batch ingest writes thousands of lines: built once, not copied with it afterwards).
     """
     assert event.amount is not None and event.currency is not None
     if partner.status != PartnerStatus.ACTIVE.value or program.default_percent_bp == 0:
@@ -188,6 +191,7 @@ def commission_for(
             hold_until=hold_until,
             hold_days=program.hold_days,
             converted=_conversion_text(converted),
+            attributed=attributed,
         ),
     )
 

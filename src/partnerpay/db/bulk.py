@@ -48,13 +48,12 @@ def _sqlite_rows(rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
     text: dict[datetime, str] = {}
     out: list[tuple[Any, ...]] = []
     for row in rows:
-        converted = row if isinstance(row, tuple) else tuple(row)
+        converted = list(row)  # one copy per row, however many of its columns are times
         for i in columns:
             value = converted[i]
             if value is not None:
-                as_text = text.get(value) or text.setdefault(value, _sqlite_value(value))
-                converted = (*converted[:i], as_text, *converted[i + 1 :])
-        out.append(converted)
+                converted[i] = text.get(value) or text.setdefault(value, _sqlite_value(value))
+        out.append(tuple(converted))
     return out
 
 

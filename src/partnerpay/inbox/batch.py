@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from partnerpay.audit import service as audit
 from partnerpay.audit.service import canonical
 from partnerpay.auth.actor import Actor
-from partnerpay.commissions.explain import with_attribution
 from partnerpay.commissions.service import LineDraft, commission_for, write_drafts
 from partnerpay.db.base import canonical_json
 from partnerpay.db.bulk import bulk_insert
@@ -189,11 +188,10 @@ def _customer_rows(
         if partner is not None and data.type in PAYING_TYPES and data.amount:
             line = commission_for(
                 program, partner, customer_id=customer_id, customer_external_id=data.customer_external_id,
-                event=_Paying(event_id, row), now=now, line_id=writes.new("com"),
+                event=_Paying(event_id, row), now=now, line_id=writes.new("com"), attributed=(partner.name, reason),
             )  # fmt: skip
             if line is not None:
-                explained = with_attribution(line.explanation, partner_name=partner.name, reason=reason)
-                writes.lines.append(replace(line, explanation=explained))
+                writes.lines.append(line)
                 writes.line_ids.append(line.id)
     lifecycle = {
         "status": state.status.value, "lifetime_revenue": state.revenue, "first_paid_at": state.first_paid_at,

@@ -76,6 +76,9 @@ class TestProfilePage:
         ]:
             page = client.get(f"/portal/profile/payout-method?type={kind}")
             assert f'name="{field}"' in page.text and 'name="password"' in page.text
+            # A bank account's holder address; a SEPA holder may live outside the IBAN's country.
+            assert ('name="address_line1"' in page.text) is (kind in ("sepa", "ach"))
+            assert ('name="address_country"' in page.text) is (kind == "sepa")
 
 
 class TestChangePayoutMethod:
@@ -133,6 +136,12 @@ class TestChangePayoutMethod:
         assert post_payout(client, {**data, "address_state": "IL"}).status_code == 303
         page = client.get("/portal/profile")
         assert "Springfield, US" in page.text and "77 Elm Road" not in page.text
+
+    def test_a_sepa_holder_s_address_may_be_in_another_country_than_the_iban(self, world: World) -> None:
+        client = portal(world)
+        home = {"address_line1": "Ringstrasse 1", "address_city": "Wien", "address_postcode": "1010"}
+        assert post_payout(client, {**SEPA, **home, "address_country": "at"}).status_code == 303
+        assert "Wien, AT" in client.get("/portal/profile").text
 
     def test_replaced_methods_are_listed_masked(self, world: World) -> None:
         client = portal(world)

@@ -65,6 +65,7 @@ PAYOUT_FIELDS: dict[str, list[FormField]] = {
         FormField("bic", "BIC (optional)", hint="filled in from the IBAN when we know your bank", required=False),
         HOLDER,
         *ADDRESS,
+        FormField("address_country", "Country", hint="two letters; the IBAN's country if left empty", required=False),
     ],
     PayoutType.ACH: [
         FormField("routing_number", "Routing number (ABA)", hint="9 digits, printed at the bottom left of a check"),

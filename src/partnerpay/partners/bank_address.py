@@ -4,7 +4,7 @@ Payouts by bank file do not need it, but Wise does for some transfers: "recipien
 only if target currency is USD, PHP, THB or TRY, or if the source currency is USD or AUD"
 (docs.wise.com, create a recipient account), with the state for the US, Canada and Brazil. A Wise batch
 file without it is rejected at upload with "Missing recipient address", so partnerpay asks for it on the
-payout method and refuses the file before finance uploads it (payouts/exporters/wise_file.py).
+payout method and refuses the file before finance uploads it (payouts/exporters/batch_files.wise_file).
 
 The address is personal data: it is encrypted with the bank details, and people see only the city and
 country ("Springfield, US").
@@ -19,14 +19,17 @@ from typing import Any
 import pycountry
 
 from partnerpay.kit.errors import ValidationError
+from partnerpay.kit.fields import read_text
 
+# Each field's label and longest text; street, city and postcode are required once any line is given.
 LABELS = {
-    "address_line1": "street address",
-    "address_city": "city",
-    "address_state": "state",
-    "address_postcode": "postcode",
-    "address_country": "country",
+    "address_line1": ("street address", 100),
+    "address_city": ("city", 60),
+    "address_state": ("state", 100),
+    "address_postcode": ("postcode", 16),
+    "address_country": ("country", 100),
 }
+_REQUIRED = ("address_line1", "address_city", "address_postcode")
 FIELDS = tuple(LABELS)
 # Wise asks for a state (a subdivision code) in these countries only.
 STATE_COUNTRIES = frozenset({"US", "CA", "BR"})
@@ -34,38 +37,24 @@ _US_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
 _POSTCODE = re.compile(r"^[A-Z0-9][A-Z0-9 \-]{1,14}[A-Z0-9]$")
 
 
-def read_text(data: Mapping[str, Any], field: str, label: str, *, max_length: int = 200, required: bool = True) -> str:
-    """The field's text, stripped; "" when absent or blank and not required."""
-    value = data.get(field)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ValidationError(f"{label} is required", field=field)
-        return ""
-    if not isinstance(value, str):
-        raise ValidationError(f"{label} must be text", field=field)
-    value = value.strip()
-    if len(value) > max_length:
-        raise ValidationError(f"{label} must have at most {max_length} characters", field=field)
-    return value
-
-
 def check_bank_address(data: Mapping[str, Any], *, default_country: str) -> dict[str, str] | None:
     """The address fields of a payout method, or None when none is given. Once any line of it is given,
     street, city and postcode are required (and the state where Wise needs one): half an address is
     refused here rather than by Wise at upload."""
-    given = {name: read_text(data, name, label, max_length=100, required=False) for name, label in LABELS.items()}
-    if not any(given[name] for name in FIELDS if name != "address_country"):
+    given = {
+        name: read_text(data, name, label, max_length=most, required=False) for name, (label, most) in LABELS.items()
+    }
+    if not any(value for name, value in given.items() if name != "address_country"):
         return None
+    for name in _REQUIRED:
+        if not given[name]:
+            raise ValidationError(f"{LABELS[name][0]} is required", field=name)
     country = _country(given["address_country"] or default_country)
-    line1 = read_text(data, "address_line1", "street address", max_length=100)
-    city = read_text(data, "address_city", "city", max_length=60)
-    postcode = _postcode(read_text(data, "address_postcode", "postcode", max_length=16), country)
-    state = _state(given["address_state"], country)
     return {
-        "address_line1": line1,
-        "address_city": city,
-        "address_state": state,
-        "address_postcode": postcode,
+        "address_line1": given["address_line1"],
+        "address_city": given["address_city"],
+        "address_state": _state(given["address_state"], country),
+        "address_postcode": _postcode(given["address_postcode"], country),
         "address_country": country,
     }
 

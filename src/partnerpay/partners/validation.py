@@ -23,8 +23,8 @@ from stdnum.eu import vat
 from stdnum.us import ein, itin, rtn, ssn
 
 from partnerpay.kit.errors import ValidationError
+from partnerpay.kit.fields import read_text as _text
 from partnerpay.partners.bank_address import check_bank_address, shown_address
-from partnerpay.partners.bank_address import read_text as _text
 from partnerpay.partners.service import check_email
 
 DOT = "•"

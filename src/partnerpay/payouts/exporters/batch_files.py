@@ -175,6 +175,7 @@ def wise_file(batch: PayoutBatch, rows: Sequence[PayoutRow]) -> ExportFile:
     """Wise batch CSV ("send to bank accounts"): IBAN rows for SEPA partners, ABA rows for ACH partners."""
     _need(rows, "Wise", ("sepa", "ach"), "a bank account (sepa or ach)")
     addressed = batch.currency in ADDRESS_SOURCE_CURRENCIES
+    addresses = [address_of(r.details) for r in rows]
     refuse_items(
         "Wise",
         [
@@ -183,14 +184,14 @@ def wise_file(batch: PayoutBatch, rows: Sequence[PayoutRow]) -> ExportFile:
                 f"Wise needs the account holder's address for {batch.currency} to {r.currency}: add it to the payout "
                 "method",
             )
-            for r in rows
-            if (addressed or r.currency in ADDRESS_TARGET_CURRENCIES) and address_of(r.details) is None
+            for r, address in zip(rows, addresses, strict=True)
+            if (addressed or r.currency in ADDRESS_TARGET_CURRENCIES) and address is None
         ],
     )
     body = []
-    for r in rows:
+    for r, found in zip(rows, addresses, strict=True):
         sepa = r.method_type == "sepa"
-        address = address_of(r.details) or dict.fromkeys(ADDRESS_FIELDS, "")
+        address = found or dict.fromkeys(ADDRESS_FIELDS, "")
         body.append(
             (
                 r.holder,
